@@ -1,0 +1,18 @@
+"""talkrig: emotional talking-face generation on a 3D morphable model.
+
+Python API (each a plain function over small typed objects):
+
+    talkrig.load_model(name)            -> MorphableModel
+    talkrig.reconstruct(image)          -> Reconstruction
+    talkrig.animate(text=|audio=, ...)  -> Animation
+    talkrig.render_image(recon, ...)    -> HxWx3 uint8
+    talkrig.render_video(recon, anim, path)
+"""
+
+__version__ = "0.1.0"
+
+from talkrig.errors import InputError, NoFaceError, TalkrigError  # noqa: E402
+from talkrig.model import ARKIT_52, Coefficients, MorphableModel, load_model  # noqa: E402
+
+__all__ = ["ARKIT_52", "Coefficients", "InputError", "MorphableModel", "NoFaceError",
+           "TalkrigError", "load_model", "__version__"]

@@ -1,0 +1,1 @@
+"""Files and media: atomic writes, images, audio, video."""
