@@ -36,28 +36,24 @@ _register_all()
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit status instead of raising SystemExit."""
     from talkrig.errors import TalkrigError
 
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="talkrig")  # standalone: usage errors print and exit 2
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except TalkrigError as exc:
         print(f"talkrig: error: {exc}", file=sys.stderr)
         return 2
-    except (typer.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         print("talkrig: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # click usage errors and anything unexpected: one line, not a traceback
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
+    except Exception as exc:  # anything unexpected: one line, not a traceback
         if os.environ.get("TALKRIG_DEBUG"):
             raise
-        print(f"talkrig: internal error: {type(exc).__name__}: {exc} (set TALKRIG_DEBUG=1 for a traceback)",
-              file=sys.stderr)
+        print(f"talkrig: internal error: {type(exc).__name__}: {exc} "
+              "(set TALKRIG_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
     return 0
 

@@ -1,0 +1,1 @@
+"""Rendering: camera, rasterization primitives, shading, backends, compositing."""
