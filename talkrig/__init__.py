@@ -1,6 +1,6 @@
 """talkrig: emotional talking-face generation on a 3D morphable model.
 
-Python API (each a plain function over small typed objects):
+Python API (each a plain function over small typed objects, see :mod:`talkrig.api`):
 
     talkrig.load_model(name)            -> MorphableModel
     talkrig.reconstruct(image)          -> Reconstruction
@@ -14,5 +14,20 @@ __version__ = "0.1.0"
 from talkrig.errors import InputError, NoFaceError, TalkrigError  # noqa: E402
 from talkrig.model import ARKIT_52, Coefficients, MorphableModel, load_model  # noqa: E402
 
+_API = ("reconstruct", "animate", "render_video", "render_image", "edit_coefficients")
+
 __all__ = ["ARKIT_52", "Coefficients", "InputError", "MorphableModel", "NoFaceError",
-           "TalkrigError", "load_model", "__version__"]
+           "TalkrigError", "load_model", "__version__", *_API]
+
+
+def __getattr__(name: str):
+    # The pipeline functions import torch-heavy stages; load them on first use only.
+    if name in _API:
+        from talkrig import api
+
+        return getattr(api, name)
+    if name == "api":
+        import importlib
+
+        return importlib.import_module("talkrig.api")
+    raise AttributeError(f"module 'talkrig' has no attribute {name!r}")

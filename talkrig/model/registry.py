@@ -31,3 +31,16 @@ def source_key(path: Path) -> str:
         st = p.stat()
         h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
     return h.hexdigest()[:16]
+
+
+def load_model(name_or_path: str | Path = "default", **kw):
+    """Load a face model: ``"default"`` (the embedded model), ``"ict"``, or a path to a model
+    file/folder (see :func:`talkrig.model.loaders.load_path_or_name`). Keyword arguments go to
+    the loader (e.g. ``units="mm"``)."""
+    if str(name_or_path).lower() == "default":
+        from talkrig.model.default import load_default
+
+        return load_default(**kw)
+    from talkrig.model.loaders import load_path_or_name
+
+    return load_path_or_name(name_or_path, **kw)

@@ -1,0 +1,178 @@
+"""Lip-sync benchmark of talkrig.animate (rule-based path).
+
+Prints one table row per clip: real speech from ../shared/dev/audio (forced alignment with the
+transcript; recognition where there is none) and espeak-ng TTS of varied sentences, then the
+alignment accuracy on TTS audio and the speed of animating 60 s of audio.
+
+Measures (targets from issue 5):
+  closed@pause  share of frames inside pauses >= 150 ms with the mouth closed   (>= 95%)
+  closed@pbm    share of /p b m/ occurrences showing closed lips               (>= 90%)
+  r(jaw,loud)   Pearson r between jawOpen and the loudness envelope             (>= 0.6)
+  align<=50ms   TTS phones whose forced-aligned start is within 50 ms of espeak's event (>= 90%)
+  60 s audio    wall time to animate a 60 s file with its transcript             (<= 5 s)
+
+"Closed" is geometric on the default model: mean inner-lip gap (iBUG 61/67, 62/66, 63/65)
+<= 2 mm. Pauses: TTS - espeak's own pause events >= 150 ms; real speech - stretches >= 150 ms
+whose RMS stays below the voice-activity threshold (talkrig.animate.loudness.voice_activity).
+/p b m/ times: TTS - espeak's events; real speech - the forced alignment.
+
+Run: python benchmarks/lipsync.py [--shared ../shared]
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SENTENCES = [
+    "Peter Piper picked a peck of pickled peppers.",
+    "Bob bought a big blue balloon, but it popped.",
+    "Who would move through the room so smoothly?",
+    "Five very fine vases fell off the van.",
+    "I never said she stole my money.",
+    "Please call Stella and ask her to bring these things with her from the store.",
+    "My mother made marmalade, mmm, maybe more than we need.",
+    "The quick brown fox jumps over the lazy dog. Then it sleeps.",
+    "Wait... what was that? Oh, nothing. Just the wind.",
+    "Seventy-seven benevolent elephants were approaching the palace at noon.",
+    "Thank you very much, everyone, for coming here today.",
+    "Is it a problem? Maybe not, but we should be careful.",
+]
+RAVDESS_STATEMENTS = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
+
+
+def real_clips(shared: Path) -> list[tuple[str, Path, str | None]]:
+    out = []
+    for f in sorted((shared / "dev" / "audio").iterdir()):
+        if f.suffix == ".txt":
+            continue
+        txt = f.with_suffix(".txt")
+        transcript = txt.read_text().strip() if txt.is_file() else None
+        if transcript is None and f.name.startswith("ravdess_"):
+            transcript = RAVDESS_STATEMENTS.get(f.stem.split("-")[4])  # RAVDESS file-name code
+        out.append((f.stem, f, transcript))
+    return out
+
+
+def measure(anim, model, pauses, phonemes):
+    from talkrig.animate import metrics
+
+    closed = metrics.mouth_closed(anim.expression, model)
+    pc, npf = metrics.pause_closure(closed, pauses, anim.fps)
+    bc, nb = metrics.bilabial_closure(closed, phonemes, anim.fps)
+    r = metrics.jaw_loudness_r(anim.expression, anim.audio, anim.fps)
+    return pc, npf, bc, nb, r
+
+
+def alignment_accuracy(tol: float = 0.05) -> tuple[float, int]:
+    """Share of espeak phones (non-pause) matched by a forced-aligned phone starting within
+    ``tol`` s of espeak's event; phones the aligner's sequence does not match count as misses."""
+    from talkrig.animate.align import align
+    from talkrig.animate.phonemes import SIL
+    from talkrig.animate.tts import synthesize
+
+    good = total = 0
+    for s in SENTENCES:
+        sp = synthesize(s)
+        al = align(sp.audio, s)
+        ref = [(a, p) for a, _, p in sp.phonemes if p != SIL]
+        hyp = [(a, p) for a, _, p in al.phonemes if p != SIL]
+        sm = difflib.SequenceMatcher(a=[p for _, p in ref], b=[p for _, p in hyp], autojunk=False)
+        for blk in sm.get_matching_blocks():
+            for k in range(blk.size):
+                good += abs(ref[blk.a + k][0] - hyp[blk.b + k][0]) <= tol
+        total += len(ref)
+    return good / total, total
+
+
+def speed(tmp: Path) -> dict[str, float]:
+    import talkrig.animate as A
+    from talkrig.animate.tts import synthesize
+    from talkrig.io.audio import save_wav
+
+    text = " ".join(SENTENCES * 4)
+    sp = synthesize(text)
+    n = int(60 * sp.sample_rate)
+    audio = sp.audio[:n] if len(sp.audio) >= n else np.pad(sp.audio, (0, n - len(sp.audio)))
+    # transcript: the words espeak spoke within the first 60 s
+    words = " ".join(w for a, _, w in sp.words if a < 60.0 - 0.3)
+    wav = tmp / "speech60.wav"
+    save_wav(wav, audio)
+    out = {}
+    t = time.perf_counter()
+    A.animate(audio=wav, transcript=words)
+    out["60 s wav + transcript (align)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    A.animate(" ".join(SENTENCES * 2))
+    out[f"TTS text ({sp.duration / 2:.0f} s of speech)"] = time.perf_counter() - t
+    t = time.perf_counter()
+    A.animate(audio=wav)
+    out["60 s wav, no transcript (recognize) [baseline path]"] = time.perf_counter() - t
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
+    ap.add_argument("--fps", type=float, default=25.0)
+    ap.add_argument("--skip-speed", action="store_true")
+    args = ap.parse_args()
+
+    import talkrig
+    import talkrig.animate as A
+    from talkrig.animate.pipeline import audio_pauses
+    from talkrig.animate.phonemes import SIL
+    from talkrig.animate.tts import synthesize
+
+    model = talkrig.load_model("default")
+    rows = []
+    if (args.shared / "dev" / "audio").is_dir():
+        for name, path, transcript in real_clips(args.shared):
+            anim = A.animate(audio=path, transcript=transcript, fps=args.fps, pose="still")
+            pauses = audio_pauses(anim.audio)
+            rows.append((name[:34], anim.metadata["timings"], anim.duration,
+                         *measure(anim, model, pauses, anim.phonemes)))
+    else:
+        print(f"(no real speech: {args.shared}/dev/audio missing)", file=sys.stderr)
+    for i, s in enumerate(SENTENCES):
+        sp = synthesize(s)
+        anim = A.animate(s, fps=args.fps, pose="still")
+        pauses = [(a, b) for a, b, p in sp.phonemes if p == SIL and b - a >= 0.15]
+        rows.append((f"tts{i:02d} {s[:28]}", "tts", anim.duration, *measure(anim, model, pauses, sp.phonemes)))
+
+    hdr = f"{'clip':<40} {'timings':<10} {'dur s':>6} {'closed@pause':>13} {'(frames)':>8} {'closed@pbm':>11} {'(n)':>4} {'r(jaw,loud)':>11}"
+    print(hdr)
+    print("-" * len(hdr))
+    for name, src, dur, pc, npf, bc, nb, r in rows:
+        f = lambda x: "  n/a" if np.isnan(x) else f"{100 * x:5.1f}%"  # noqa: E731
+        print(f"{name:<40} {src:<10} {dur:6.2f} {f(pc):>13} {npf:>8} {f(bc):>11} {nb:>4} {r:11.3f}")
+    arr = np.array([(pc * npf, npf, bc * nb, nb) for _, _, _, pc, npf, bc, nb, _ in rows], dtype=float)
+    arr = np.nan_to_num(arr)
+    rs = np.array([r for *_, r in rows])
+    print("-" * len(hdr))
+    print(f"{'ALL (pooled frames / occurrences)':<40} {'':<10} {'':>6} {100 * arr[:, 0].sum() / max(arr[:, 1].sum(), 1):12.1f}% "
+          f"{int(arr[:, 1].sum()):>8} {100 * arr[:, 2].sum() / max(arr[:, 3].sum(), 1):10.1f}% {int(arr[:, 3].sum()):>4} "
+          f"{np.nanmean(rs):11.3f}  (r: mean over clips; min {np.nanmin(rs):.3f})")
+    print("targets: closed@pause >= 95%, closed@pbm >= 90%, r >= 0.6; closed = inner-lip gap <= 2 mm on the default model")
+
+    acc, n = alignment_accuracy()
+    print(f"\nforced alignment vs espeak events on TTS audio: {100 * acc:.1f}% of {n} phones start within 50 ms (target >= 90%)")
+
+    if not args.skip_speed:
+        with tempfile.TemporaryDirectory() as d:
+            sp = speed(Path(d))
+        print(f"\n{'speed (this CPU, warm process)':<55} {'seconds':>8}")
+        for k, v in sp.items():
+            print(f"{k:<55} {v:8.2f}")
+        print("target: 60 s audio animated in <= 5 s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""Speech audio -> phoneme and word timings with pocketsphinx (en-us model shipped in its wheel).
+
+* :func:`align` - forced alignment to a known transcript. Pocketsphinx aligns in two passes
+  (``set_align_text`` + decode gives words, ``set_alignment`` + decode again gives phones).
+  Its phone pass fails on long utterances, so the word pass runs over the whole file and the
+  phone pass over chunks of at most ~8 s cut at the word boundaries it found.
+* :func:`recognize` - no transcript: large-vocabulary word recognition with the shipped
+  language model, then forced alignment of the hypothesis (free phone recognition is poor,
+  see shared/NOTES.md).
+* Anything that fails degrades to :func:`energy_segments` (voiced stretches as open vowels,
+  quiet stretches as ``SIL``) so the mouth still follows the voice.
+
+Words missing from CMUdict are added with their espeak-ng pronunciation mapped to ARPAbet.
+Silent digital zeros break pocketsphinx's feature extraction ("Final result does not match the
+grammar"), so a fixed, inaudible dither (std 3 LSB, seeded) is added before decoding.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+
+from talkrig.animate.phonemes import SIL, merge_silences, normalize, split_segment
+from talkrig.animate.speech import Speech
+from talkrig.errors import InputError
+
+FRAME_S = 0.01  # pocketsphinx frame period (frate 100)
+_CHUNK_S = 8.0
+_DECODERS: dict[str, object] = {}
+_LOCK = threading.RLock()
+
+
+def _decoder(kind: str = "align"):
+    """One cached pocketsphinx decoder per kind and process (loading takes ~0.3 s).
+
+    ``align_nofiller`` disallows optional silences between words: used when the normal word
+    pass fails to reach the grammar's final state."""
+    from pocketsphinx import Decoder
+
+    if kind not in _DECODERS:
+        opts = {"fsgusefiller": False} if kind == "align_nofiller" else {}
+        _DECODERS[kind] = Decoder(loglevel="FATAL", **opts)
+    return _DECODERS[kind]
+
+
+def _pcm16(audio: np.ndarray) -> bytes:
+    rng = np.random.default_rng(0)
+    x = np.asarray(audio, np.float32) * 32767.0 + rng.normal(0.0, 3.0, len(audio))
+    return np.clip(x, -32768, 32767).astype(np.int16).tobytes()
+
+
+def transcript_words(text: str) -> list[str]:
+    """Lower-case word tokens of a transcript (letters, digits and inner apostrophes)."""
+    text = text.lower().replace("\u2019", "'")
+    return [w.strip("'") for w in re.findall(r"[a-z0-9']+", text) if w.strip("'")]
+
+
+def _ensure_words(decoder, words: list[str]) -> None:
+    """Add words missing from the dictionary using espeak-ng's pronunciation."""
+    missing = [w for w in dict.fromkeys(words) if decoder.lookup_word(w) is None]
+    if not missing:
+        return
+    from talkrig.animate.tts import synthesize
+
+    for w in missing:
+        phones = [p for _, _, p in synthesize(w).phonemes if p != SIL]
+        decoder.add_word(w, " ".join(phones or ["AH"]), True)
+
+
+def _decode(decoder, pcm: bytes) -> None:
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+
+
+def _word_pass(decoder, audio: np.ndarray, words: list[str]) -> list[tuple[float, float, str]] | None:
+    """Word segments ``[(start_s, end_s, word)]`` incl. ``<sil>``, or None on failure."""
+    try:
+        decoder.set_align_text(" ".join(words))
+        _decode(decoder, _pcm16(audio))
+        segs = [(s.start_frame * FRAME_S, (s.end_frame + 1) * FRAME_S, s.word) for s in decoder.seg() or []]
+    except RuntimeError:
+        return None
+    return segs or None
+
+
+def _phone_pass(decoder, audio: np.ndarray, words: list[str]) -> list | None:
+    """``([(start, end, phone)], [(start, end, word)])`` for one chunk, or None on failure."""
+    if not words:
+        return None
+    try:
+        pcm = _pcm16(audio)
+        decoder.set_align_text(" ".join(words))
+        _decode(decoder, pcm)
+        decoder.set_alignment()
+        _decode(decoder, pcm)
+        alignment = decoder.get_alignment()
+    except RuntimeError:
+        return None
+    if alignment is None:
+        return None
+    phones, spoken = [], []
+    for w in alignment:
+        ws, we = w.start * FRAME_S, (w.start + w.duration) * FRAME_S
+        name = re.sub(r"\(\d+\)$", "", w.name)
+        if not name.startswith("<") and not name.startswith("["):
+            spoken.append((ws, we, name))
+        for p in w:
+            phones.append((p.start * FRAME_S, (p.start + p.duration) * FRAME_S, normalize(p.name)))
+    return phones, spoken
+
+
+def _chunks(segs: list, duration: float) -> list[tuple[float, float, list[str]]]:
+    """Cut word segments into chunks of <= ~8 s, preferring cuts in silences."""
+    out, start, words = [], 0.0, []
+    for a, b, w in segs:
+        real = not (w.startswith("<") or w.startswith("["))
+        if real:
+            words.append(re.sub(r"\(\d+\)$", "", w))
+        if b - start >= _CHUNK_S and words and (not real or b - start >= 1.5 * _CHUNK_S):
+            cut = (a + b) / 2 if not real else b
+            out.append((start, cut, words))
+            start, words = cut, []
+    if words or not out:
+        out.append((start, duration, words))
+    elif out:
+        out[-1] = (out[-1][0], duration, out[-1][2])
+    return out
+
+
+def align(audio: np.ndarray, transcript: str, sample_rate: int = 16000) -> Speech:
+    """Forced alignment of ``audio`` ``(S,)`` float32 16 kHz to ``transcript``.
+
+    Returns a :class:`Speech` with ``source="align"`` (or ``"energy"`` when pocketsphinx could
+    not align at all).
+    """
+    if sample_rate != 16000:
+        raise ValueError("align() expects 16 kHz audio (use talkrig.io.audio.load_audio)")
+    words = transcript_words(transcript)
+    if not words:
+        raise InputError("transcript has no words")
+    duration = len(audio) / sample_rate
+    dec = _decoder("align")
+    with _LOCK:
+        _ensure_words(dec, words)
+        segs = _word_pass(dec, audio, words)
+        if segs is None:
+            dec = _decoder("align_nofiller")
+            _ensure_words(dec, words)
+            segs = _word_pass(dec, audio, words)
+        if segs is None:
+            return energy_segments(audio, sample_rate)
+        phones, spoken = [], []
+        for c0, c1, _ in _chunks(segs, duration):
+            p, w = _align_chunk(dec, audio, sample_rate, segs, c0, c1)
+            phones += p
+            spoken += w
+    return Speech(audio=audio, sample_rate=sample_rate, phonemes=_cover(phones, duration),
+                  words=spoken, source="align")
+
+
+def _align_chunk(dec, audio, sample_rate, segs, c0, c1, depth=0):
+    """Phones and words of ``[c0, c1)`` (absolute times). On failure the chunk is split at
+    its longest inner silence (or its middle word boundary) and retried; at the bottom each
+    word's dictionary phones share the word's interval evenly."""
+    inner = [(a, b, w) for a, b, w in segs if c0 <= (a + b) / 2 < c1]
+    real = [(a, b, re.sub(r"\(\d+\)$", "", w)) for a, b, w in inner if not w.startswith(("<", "["))]
+    i0, i1 = int(round(c0 * sample_rate)), int(round(c1 * sample_rate))
+    res = _phone_pass(dec, audio[i0:i1], [w for _, _, w in real])
+    if res is not None:
+        return [(a + c0, b + c0, p) for a, b, p in res[0]], [(a + c0, b + c0, w) for a, b, w in res[1]]
+    if len(real) >= 2 and depth < 4:
+        gaps = [(b - a, (a + b) / 2) for a, b, w in inner if w.startswith(("<", "[")) and c0 < a and b < c1]
+        cut = max(gaps)[1] if gaps else real[len(real) // 2][0]
+        p0, w0 = _align_chunk(dec, audio, sample_rate, segs, c0, cut, depth + 1)
+        p1, w1 = _align_chunk(dec, audio, sample_rate, segs, cut, c1, depth + 1)
+        return p0 + p1, w0 + w1
+    phones = []
+    for a, b, w in real:
+        pron = (dec.lookup_word(w) or "AH").split()
+        phones += split_segment(a, b, tuple(normalize(p) for p in pron))
+    return phones, real
+
+
+def recognize(audio: np.ndarray, sample_rate: int = 16000) -> Speech:
+    """Timings without a transcript: recognise words, then align to the hypothesis."""
+    if sample_rate != 16000:
+        raise ValueError("recognize() expects 16 kHz audio")
+    dec = _decoder("recognize")
+    with _LOCK:
+        try:
+            _decode(dec, _pcm16(audio))
+            hyp = dec.hyp()
+            text = hyp.hypstr if hyp is not None else ""
+        except RuntimeError:
+            text = ""
+    if not transcript_words(text):
+        return energy_segments(audio, sample_rate)
+    speech = align(audio, text, sample_rate)
+    speech.source = "recognize" if speech.source == "align" else speech.source
+    return speech
+
+
+def _cover(phones: list, duration: float) -> list[tuple[float, float, str]]:
+    """Sort, clip to [0, duration] and fill gaps with SIL so segments tile the audio."""
+    out, t = [], 0.0
+    for a, b, p in sorted(phones):
+        a, b = max(a, t), min(b, duration)
+        if b <= a:
+            continue
+        if a > t + 1e-6:
+            out.append((t, a, SIL))
+        out.append((a, b, p))
+        t = b
+    if t < duration:
+        out.append((t, duration, SIL))
+    return merge_silences(out)
+
+
+def energy_segments(audio: np.ndarray, sample_rate: int = 16000) -> Speech:
+    """Fallback timings from loudness alone: voiced stretches become ``AH``, the rest ``SIL``."""
+    from talkrig.animate.loudness import voice_activity
+
+    times, active = voice_activity(audio, sample_rate)
+    hop = times[1] - times[0] if len(times) > 1 else FRAME_S
+    phones = [(float(t - hop / 2), float(t + hop / 2), "AH" if v else SIL) for t, v in zip(times, active)]
+    return Speech(audio=audio, sample_rate=sample_rate,
+                  phonemes=_cover(_merge_same(phones), len(audio) / sample_rate), source="energy")
+
+
+def _merge_same(phones: list) -> list:
+    out: list = []
+    for a, b, p in phones:
+        if out and out[-1][2] == p:
+            out[-1] = (out[-1][0], b, p)
+        else:
+            out.append((a, b, p))
+    return out

@@ -1,0 +1,184 @@
+"""`Animation`: facial motion over time plus the audio that drives it.
+
+Data contract (other stages rely on it):
+    fps           float, video frame rate; frame ``i`` shows time ``i / fps``
+    expression    (T, 52) float32 ARKit-52 weights in ``ARKIT_52`` order, in [0, 1]
+    rotation      (T, 3) float32 (pitch, yaw, roll) radians RELATIVE to the photo's pose
+    translation   (T, 3) float32 offsets in model units (cm) relative to the photo's position
+    audio         (S,) float32 mono samples at ``sample_rate`` (16 kHz)
+    phonemes      [(start_s, end_s, phoneme)], ARPAbet-style names without stress digits,
+                  ``SIL`` for pauses
+    words         [(start_s, end_s, word)]
+    emotion       the emotion schedule as text (e.g. ``"neutral@0,happy:0.8@1.5"``)
+    metadata      JSON-serialisable dict (source, seed, pose style, engine, ...)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from talkrig.errors import InputError
+from talkrig.model.arkit import ARKIT_52, canonical_name
+
+_ARRAYS = ("expression", "rotation", "translation", "audio")
+
+
+@dataclass
+class Animation:
+    fps: float
+    expression: np.ndarray
+    rotation: np.ndarray
+    translation: np.ndarray
+    audio: np.ndarray
+    sample_rate: int = 16000
+    phonemes: list = field(default_factory=list)
+    words: list = field(default_factory=list)
+    emotion: str = "neutral"
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.fps = float(self.fps)
+        self.sample_rate = int(self.sample_rate)
+        for name in _ARRAYS:
+            setattr(self, name, np.ascontiguousarray(np.asarray(getattr(self, name), dtype=np.float32)))
+        self.phonemes = [(float(a), float(b), str(p)) for a, b, p in self.phonemes]
+        self.words = [(float(a), float(b), str(w)) for a, b, w in self.words]
+        self.validate()
+
+    # -- checks -----------------------------------------------------------------------------
+    def validate(self) -> None:
+        """Raise :class:`InputError` on inconsistent shapes or non-finite values."""
+        t = self.expression.shape[0] if self.expression.ndim == 2 else -1
+        if self.expression.ndim != 2 or self.expression.shape[1] != len(ARKIT_52):
+            raise InputError(f"animation: expression must be (T, 52), got {self.expression.shape}")
+        for name in ("rotation", "translation"):
+            a = getattr(self, name)
+            if a.shape != (t, 3):
+                raise InputError(f"animation: {name} must be ({t}, 3), got {a.shape}")
+        if self.audio.ndim != 1:
+            raise InputError(f"animation: audio must be mono (S,), got {self.audio.shape}")
+        if not self.fps > 0:
+            raise InputError(f"animation: fps must be positive, got {self.fps}")
+        for name in _ARRAYS:
+            if not np.isfinite(getattr(self, name)).all():
+                raise InputError(f"animation: {name} contains NaN or infinite values")
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.expression.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Seconds covered by the frames (``n_frames / fps``)."""
+        return self.n_frames / self.fps
+
+    @property
+    def times(self) -> np.ndarray:
+        """``(T,)`` float64 time of each frame in seconds."""
+        return np.arange(self.n_frames) / self.fps
+
+    def channel(self, name: str) -> np.ndarray:
+        """``(T,)`` curve of one ARKit expression channel."""
+        return self.expression[:, ARKIT_52.index(name)]
+
+    # -- model coefficients -------------------------------------------------------------------
+    def to_coefficients(self, model, base):
+        """Per-frame :class:`~talkrig.model.Coefficients` for ``model`` starting from ``base``.
+
+        Args:
+            model: a :class:`~talkrig.model.MorphableModel`. ARKit-named expressions receive the
+                weights by name; other models need an ARKit mapping (``talkrig.animate.transfer``).
+            base: ``Coefficients`` with ``T == 1`` (the photo's reconstruction) or ``T`` frames.
+        Returns:
+            ``Coefficients`` with ``T = n_frames``: identity/albedo/lighting/focal from ``base``,
+            expression = base expression + mapped weights, rotation composed as
+            ``R_anim @ R_base`` (head moves about its own frame), translation = base + offset.
+        """
+        from talkrig.model.coefficients import Coefficients
+        from talkrig.model.rotation import euler_to_matrix, matrix_to_euler
+
+        t = self.n_frames
+        if base.frames == 1:
+            base = base.repeat(t)
+        elif base.frames != t:
+            raise InputError(f"base coefficients have {base.frames} frames, animation has {t}")
+        dev = base.rotation.device
+        weights = torch.from_numpy(self.expression).to(dev)
+        delta = self._expression_for(model, weights)
+        expression = base.expression + delta.to(base.expression.dtype)
+        r_anim = euler_to_matrix(torch.from_numpy(self.rotation).to(dev))
+        r_base = euler_to_matrix(base.rotation)
+        rotation = matrix_to_euler(r_anim @ r_base)
+        translation = base.translation + torch.from_numpy(self.translation).to(dev)
+        return Coefficients(identity=base.identity, expression=expression, albedo=base.albedo,
+                            rotation=rotation, translation=translation, lighting=base.lighting,
+                            focal=base.focal)
+
+    @staticmethod
+    def _expression_for(model, weights: torch.Tensor) -> torch.Tensor:
+        """Map ``(T, 52)`` ARKit weights onto ``model``'s expression space ``(T, E)``."""
+        names = list(model.exp_names)
+        idx = [(i, ARKIT_52.index(c)) for i, n in enumerate(names) if (c := canonical_name(n))]
+        if idx:
+            out = torch.zeros(weights.shape[0], len(names), dtype=weights.dtype, device=weights.device)
+            dst = torch.tensor([i for i, _ in idx], device=weights.device)
+            src = torch.tensor([j for _, j in idx], device=weights.device)
+            out[:, dst] = weights[:, src]
+            return out
+        from talkrig.animate.transfer import arkit_mapping  # PCA models: cached transfer matrix
+
+        mapping = arkit_mapping(model).to(weights.device)  # (52, E)
+        return weights @ mapping
+
+    # -- files --------------------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write an ``.npz`` of plain arrays (``allow_pickle=False`` loads it), atomically."""
+        from talkrig.io.files import atomic_path
+
+        ph = self.phonemes
+        wd = self.words
+        arrays = {
+            "fps": np.array(self.fps, dtype=np.float64),
+            "sample_rate": np.array(self.sample_rate, dtype=np.int64),
+            "expression": self.expression, "rotation": self.rotation,
+            "translation": self.translation, "audio": self.audio,
+            "expression_names": np.array(ARKIT_52),
+            "phoneme_times": np.array([(a, b) for a, b, _ in ph], dtype=np.float64).reshape(-1, 2),
+            "phoneme_labels": np.array([p for _, _, p in ph], dtype=np.str_).reshape(-1),
+            "word_times": np.array([(a, b) for a, b, _ in wd], dtype=np.float64).reshape(-1, 2),
+            "word_labels": np.array([w for _, _, w in wd], dtype=np.str_).reshape(-1),
+            "emotion": np.array(self.emotion),
+            "metadata_json": np.array(json.dumps(self.metadata)),
+        }
+        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Animation":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"animation file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                d = {k: z[k] for k in z.files}
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+            raise InputError(f"cannot read animation from {path}: {type(exc).__name__}") from None
+        missing = [k for k in ("fps", "expression", "rotation", "translation", "audio") if k not in d]
+        if missing:
+            raise InputError(f"{path} is not an animation file (missing {', '.join(missing)})")
+        expression = d["expression"]
+        if "expression_names" in d and tuple(d["expression_names"].tolist()) != ARKIT_52:
+            raise InputError(f"{path}: expression channels are not in ARKit-52 order")
+        pairs = lambda t, l: [(float(a), float(b), str(s)) for (a, b), s in zip(t, l)]  # noqa: E731
+        return cls(fps=float(d["fps"]), expression=expression, rotation=d["rotation"],
+                   translation=d["translation"], audio=d["audio"],
+                   sample_rate=int(d.get("sample_rate", 16000)),
+                   phonemes=pairs(d.get("phoneme_times", np.zeros((0, 2))), d.get("phoneme_labels", [])),
+                   words=pairs(d.get("word_times", np.zeros((0, 2))), d.get("word_labels", [])),
+                   emotion=str(d.get("emotion", "neutral")),
+                   metadata=json.loads(str(d.get("metadata_json", "{}"))))

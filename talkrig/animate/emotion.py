@@ -1,0 +1,235 @@
+"""Emotions as whole-face FACS patterns, their blends, and schedules over time.
+
+The eight MEAD categories (Wang et al., ECCV 2020) are expressed as sets of FACS action units
+following the EMFACS prototypes of Ekman & Friesen (Facial Action Coding System, 1978;
+EMFACS as summarised in Ekman, Friesen & Hager, FACS Investigator's Guide, 2002):
+
+    happy      AU6 + AU12                      cheek raiser, lip corner puller
+    sad        AU1 + AU4 + AU15 (+ AU17)       inner brow raiser, brow lowerer, corner depressor
+    surprised  AU1 + AU2 + AU5B + AU26         brows up, upper lid raiser, jaw drop
+    fearful    AU1 + AU2 + AU4 + AU5 + AU7 + AU20 + AU26
+    angry      AU4 + AU5 + AU7 + AU23 (+ AU24) brow lowerer, lid raiser/tightener, lip tightener
+    disgusted  AU9 + AU15 + AU16 (+ AU10)      nose wrinkler, corner/lower lip depressor
+    contempt   R12A + R14A                     one-sided lip corner puller and dimpler
+    neutral    (none)
+
+Each AU is mapped onto ARKit blendshapes (:data:`AU_TO_ARKIT`). Lip sync keeps priority on
+the lips: the jaw-drop AU26 is not applied (the mouth must close in pauses) and the lip
+shapes that compete with visemes are attenuated while the visemes need the lips
+(:func:`compose`).
+
+Spec strings (CLI and API):
+    ``happy``                     one emotion
+    ``happy:0.6``                 with its own intensity
+    ``happy+surprised``           blend (weights default to equal shares)
+    ``happy:0.7+sad:0.3``
+    ``neutral@0,happy@1.5s,sad:0.5@4``   schedule: the emotion from each time on, with smooth
+                                  transitions (``transition_s``, default 0.5 s)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from talkrig.errors import InputError
+from talkrig.model.arkit import ARKIT_52
+
+EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt")
+
+SYNONYMS = {
+    "neutral": "neutral", "none": "neutral", "calm": "neutral",
+    "happy": "happy", "happiness": "happy", "joy": "happy", "joyful": "happy",
+    "sad": "sad", "sadness": "sad", "unhappy": "sad",
+    "angry": "angry", "anger": "angry", "mad": "angry",
+    "surprised": "surprised", "surprise": "surprised",
+    "fearful": "fearful", "fear": "fearful", "afraid": "fearful", "scared": "fearful",
+    "disgusted": "disgusted", "disgust": "disgusted",
+    "contempt": "contempt", "contemptuous": "contempt",
+}
+
+# EMFACS prototypes: AU -> intensity (FACS A..E intensities as 0.2..1.0). R = right side only.
+EMOTION_AUS: dict[str, dict[str, float]] = {
+    "neutral": {},
+    "happy": {"6": 0.8, "12": 1.0},
+    "sad": {"1": 0.9, "4": 0.6, "15": 0.8, "17": 0.4},
+    "surprised": {"1": 1.0, "2": 1.0, "5": 0.6, "26": 0.6},
+    "fearful": {"1": 0.9, "2": 0.6, "4": 0.6, "5": 1.0, "7": 0.3, "20": 0.8, "26": 0.4},
+    "angry": {"4": 1.0, "5": 0.4, "7": 0.8, "23": 0.7, "24": 0.4},
+    "disgusted": {"9": 1.0, "10": 0.5, "15": 0.6, "16": 0.3},
+    "contempt": {"R12": 0.6, "R14": 0.8},
+}
+
+# FACS action unit -> ARKit blendshapes (weights). Correspondences follow the ARKit shape
+# descriptions (e.g. browInnerUp ~ AU1, cheekSquint ~ AU6, noseSneer ~ AU9).
+AU_TO_ARKIT: dict[str, dict[str, float]] = {
+    "1": {"browInnerUp": 1.0},
+    "2": {"browOuterUpLeft": 1.0, "browOuterUpRight": 1.0},
+    "4": {"browDownLeft": 1.0, "browDownRight": 1.0},
+    "5": {"eyeWideLeft": 1.0, "eyeWideRight": 1.0},
+    "6": {"cheekSquintLeft": 1.0, "cheekSquintRight": 1.0, "eyeSquintLeft": 0.4, "eyeSquintRight": 0.4},
+    "7": {"eyeSquintLeft": 1.0, "eyeSquintRight": 1.0},
+    "9": {"noseSneerLeft": 1.0, "noseSneerRight": 1.0},
+    "10": {"mouthUpperUpLeft": 1.0, "mouthUpperUpRight": 1.0},
+    "12": {"mouthSmileLeft": 1.0, "mouthSmileRight": 1.0},
+    "R12": {"mouthSmileRight": 1.0},
+    "14": {"mouthDimpleLeft": 1.0, "mouthDimpleRight": 1.0},
+    "R14": {"mouthDimpleRight": 1.0},
+    "15": {"mouthFrownLeft": 1.0, "mouthFrownRight": 1.0},
+    "16": {"mouthLowerDownLeft": 0.6, "mouthLowerDownRight": 0.6},
+    "17": {"mouthShrugLower": 1.0},
+    "20": {"mouthStretchLeft": 1.0, "mouthStretchRight": 1.0},
+    "23": {"mouthPressLeft": 0.5, "mouthPressRight": 0.5, "mouthRollUpper": 0.2, "mouthRollLower": 0.2},
+    "24": {"mouthPressLeft": 1.0, "mouthPressRight": 1.0},
+    "26": {"jawOpen": 1.0},
+}
+
+# Face regions the emotion owns versus the ones it shares with speech.
+VISEME_OWNED = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRollLower",
+                "mouthRollUpper", "tongueOut")
+LIP_OPENING = ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight")
+LIP_CORNERS = ("mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+               "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight",
+               "mouthPressLeft", "mouthPressRight", "mouthShrugLower", "mouthShrugUpper")
+
+
+def canonical_emotion(name: str) -> str:
+    """MEAD name for an emotion or synonym; :class:`InputError` if unknown."""
+    key = name.strip().lower()
+    if key not in SYNONYMS:
+        raise InputError(f"unknown emotion {name!r} (choose from {', '.join(EMOTIONS)})")
+    return SYNONYMS[key]
+
+
+def emotion_vector(name: str) -> np.ndarray:
+    """``(52,)`` float32 ARKit weights of an emotion at intensity 1 (lip-sync-safe: no AU26)."""
+    out = np.zeros(len(ARKIT_52), np.float32)
+    for au, level in EMOTION_AUS[canonical_emotion(name)].items():
+        if au == "26":
+            continue  # jaw drop would open the mouth in pauses; speech owns the jaw
+        for shape, w in AU_TO_ARKIT[au].items():
+            i = ARKIT_52.index(shape)
+            out[i] = max(out[i], level * w)
+    return out
+
+
+@dataclass(frozen=True)
+class EmotionMix:
+    """A blend: ``((name, weight), ...)``; weights are the per-emotion intensities."""
+
+    parts: tuple[tuple[str, float], ...]
+
+    def vector(self) -> np.ndarray:
+        """``(52,)`` ARKit weights: intensity-weighted sum of the patterns, clipped to 1."""
+        out = np.zeros(len(ARKIT_52), np.float32)
+        for name, w in self.parts:
+            out += w * emotion_vector(name)
+        return np.clip(out, 0.0, 1.0)
+
+    def __str__(self) -> str:
+        return "+".join(f"{n}:{w:g}" for n, w in self.parts)
+
+
+def parse_mix(text: str, intensity: float = 1.0) -> EmotionMix:
+    """Parse ``happy``, ``happy:0.6`` or ``happy:0.7+sad:0.3``; unweighted parts share equally.
+
+    ``intensity`` (0..1) scales every part.
+    """
+    _check_intensity(intensity)
+    terms = [t for t in text.split("+") if t.strip()]
+    if not terms:
+        raise InputError("empty emotion")
+    parsed = []
+    for t in terms:
+        name, _, w = t.partition(":")
+        weight = None
+        if w.strip():
+            try:
+                weight = float(w)
+            except ValueError:
+                raise InputError(f"bad emotion weight in {t.strip()!r}") from None
+            _check_intensity(weight)
+        parsed.append((canonical_emotion(name), weight))
+    default = 1.0 / len(parsed) if len(parsed) > 1 else 1.0
+    return EmotionMix(tuple((n, (default if w is None else w) * intensity) for n, w in parsed))
+
+
+def _check_intensity(x: float) -> None:
+    if not (0.0 <= float(x) <= 1.0):
+        raise InputError(f"emotion intensity must be within 0..1, got {x}")
+
+
+_TIME = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s)?\s*$")
+
+
+def parse_schedule(text: str, intensity: float = 1.0) -> list[tuple[float, EmotionMix]]:
+    """Parse ``"neutral@0,happy@1.5s,sad:0.5@4"`` into ``[(time_s, mix)]`` sorted by time.
+
+    A single entry without ``@`` applies from time 0.
+    """
+    if not text or not text.strip():
+        raise InputError("empty emotion")
+    items = []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        spec, at, when = entry.partition("@")
+        t = 0.0
+        if at:
+            m = _TIME.match(when)
+            if not m:
+                raise InputError(f"bad time in emotion schedule entry {entry.strip()!r} (use e.g. happy@1.5s)")
+            t = float(m.group(1)) / (1000.0 if m.group(2) == "ms" else 1.0)
+        items.append((t, parse_mix(spec, intensity)))
+    items.sort(key=lambda x: x[0])
+    if items[0][0] > 0:  # before the first entry: neutral
+        items.insert(0, (0.0, EmotionMix((("neutral", 1.0),))))
+    return items
+
+
+def schedule_text(schedule: list[tuple[float, EmotionMix]]) -> str:
+    return ",".join(f"{m}@{t:g}s" for t, m in schedule)
+
+
+def emotion_curves(schedule: list[tuple[float, EmotionMix]], times: np.ndarray,
+                   transition_s: float = 0.5) -> np.ndarray:
+    """``(N, 52)`` emotion weights over ``times``: each entry's pattern holds from its time,
+    blending into the next over ``transition_s`` centred on the switch (smoothstep)."""
+    vecs = [m.vector() for _, m in schedule]
+    out = np.repeat(vecs[0][None], len(times), 0)
+    for (t, _), v in zip(schedule[1:], vecs[1:]):
+        x = np.clip((times - (t - transition_s / 2)) / max(transition_s, 1e-6), 0.0, 1.0)
+        s = (x * x * (3 - 2 * x))[:, None].astype(np.float32)
+        out = out * (1 - s) + v[None] * s
+    return out.astype(np.float32)
+
+
+def compose(speech: np.ndarray, emotion: np.ndarray, seal: np.ndarray, rounding: np.ndarray,
+            speaking: np.ndarray) -> np.ndarray:
+    """Combine mouth-only speech weights with whole-face emotion weights, visemes first.
+
+    Args:
+        speech: ``(N, 52)`` viseme weights (mouth channels only).
+        emotion: ``(N, 52)`` emotion weights.
+        seal: ``(N,)`` lip seal (1 on /p b m/).
+        rounding: ``(N,)`` lip rounding (pucker/funnel) demanded by speech.
+        speaking: ``(N,)`` 1 while speaking, 0 in pauses.
+    Returns:
+        ``(N, 52)`` weights in [0, 1]: the emotion keeps brows, lids, cheeks and nose; on the
+        lips the visemes win (corners give way to rounding, lip-opening shapes give way to a
+        seal, shapes owned by speech are not touched by the emotion).
+    """
+    out = speech.copy()
+    idx = lambda names: [ARKIT_52.index(n) for n in names]  # noqa: E731
+    owned = set(idx(VISEME_OWNED))
+    other = [i for i in range(len(ARKIT_52)) if i not in owned]
+    gate = np.ones((len(speech), len(ARKIT_52)), np.float32)
+    gate[:, idx(LIP_CORNERS)] = (1.0 - 0.8 * np.clip(rounding, 0, 1))[:, None]
+    gate[:, idx(LIP_OPENING)] = ((1.0 - seal) * (0.4 + 0.6 * (1.0 - speaking)))[:, None]
+    e = emotion * gate
+    # Emotion adds onto speech where both act (e.g. a smile and a wide /i/ stretch): keep the
+    # larger demand rather than summing, so shapes do not overshoot.
+    out[:, other] = np.maximum(out[:, other], e[:, other])
+    return np.clip(out, 0.0, 1.0)

@@ -1,0 +1,105 @@
+"""Lip-sync measurements on an :class:`Animation` (used by tests and benchmarks/lipsync.py).
+
+"Mouth closed" is measured geometrically when a face model is given: the mean vertical gap
+between the upper and lower inner-lip landmarks (iBUG 61/67, 62/66, 63/65, 0-based) of the
+model's mean identity, in model units (cm for the default model); closed means gap <=
+:data:`CLOSED_GAP_CM`. Without a model an ARKit-level proxy is used
+(:func:`lip_opening_arkit`, closed when <= :data:`CLOSED_ARKIT`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from talkrig.animate.phonemes import BILABIALS
+from talkrig.model.arkit import ARKIT_52
+
+CLOSED_GAP_CM = 0.2  # 2 mm between the inner lip lines
+CLOSED_ARKIT = 0.05
+_PAIRS = ((61, 67), (62, 66), (63, 65))
+
+
+def lip_opening_arkit(expression: np.ndarray) -> np.ndarray:
+    """``(T,)`` effective lip opening from ARKit weights ``(T, 52)``:
+    ``max(0, jawOpen - mouthClose) + 0.5 * mean(lowerDown, upperUp) + 0.3 * funnel``."""
+    e = np.asarray(expression)
+    g = lambda n: e[:, ARKIT_52.index(n)]  # noqa: E731
+    lips = (g("mouthLowerDownLeft") + g("mouthLowerDownRight") + g("mouthUpperUpLeft")
+            + g("mouthUpperUpRight")) / 4
+    return np.maximum(g("jawOpen") - g("mouthClose"), 0) + 0.5 * lips + 0.3 * g("mouthFunnel")
+
+
+def lip_gap(expression: np.ndarray, model) -> np.ndarray:
+    """``(T,)`` mean inner-lip gap in model units for ARKit weights ``(T, 52)`` on ``model``
+    (an ARKit-named :class:`~talkrig.model.MorphableModel` with 68 landmarks)."""
+    import torch
+
+    from talkrig.animate.animation import Animation
+
+    lm = model.landmarks68
+    up = lm[[a for a, _ in _PAIRS]]
+    lo = lm[[b for _, b in _PAIRS]]
+    w = torch.from_numpy(np.asarray(expression, np.float32))
+    coeff = Animation._expression_for(model, w)  # (T, E)
+    basis = model.exp_basis
+    with torch.no_grad():
+        dy_neutral = model.mean[up, 1] - model.mean[lo, 1]  # (3,)
+        dy = (coeff @ (basis[:, up, 1] - basis[:, lo, 1]))  # (T, 3)
+        gap = (dy + dy_neutral[None]).mean(1)
+    return gap.numpy()
+
+
+def mouth_closed(expression: np.ndarray, model=None) -> np.ndarray:
+    """``(T,)`` bool: lips closed (see module docstring for the thresholds)."""
+    if model is not None:
+        return lip_gap(expression, model) <= CLOSED_GAP_CM
+    return lip_opening_arkit(expression) <= CLOSED_ARKIT
+
+
+def frames_in(intervals: list[tuple[float, float]], fps: float, n_frames: int) -> np.ndarray:
+    """Indices of frames whose time lies inside any interval."""
+    t = np.arange(n_frames) / fps
+    m = np.zeros(n_frames, bool)
+    for a, b in intervals:
+        m |= (t >= a) & (t <= b)
+    return np.flatnonzero(m)
+
+
+def pause_closure(closed: np.ndarray, pauses: list[tuple[float, float]], fps: float) -> tuple[float, int]:
+    """Fraction of frames inside ``pauses`` with the mouth closed, and that frame count."""
+    idx = frames_in(pauses, fps, len(closed))
+    return (float(closed[idx].mean()) if len(idx) else float("nan")), int(len(idx))
+
+
+def bilabial_closure(closed: np.ndarray, phonemes: list, fps: float) -> tuple[float, int]:
+    """Fraction of /p b m/ occurrences during which at least one frame shows closed lips
+    (frames within the phone's interval, or the nearest frame when none falls inside)."""
+    hits, total = 0, 0
+    n = len(closed)
+    for a, b, p in phonemes:
+        if p not in BILABIALS:
+            continue
+        total += 1
+        idx = frames_in([(a, b)], fps, n)
+        if len(idx) == 0:
+            idx = np.array([min(int(round((a + b) / 2 * fps)), n - 1)])
+        hits += bool(closed[idx].any())
+    return (hits / total if total else float("nan")), total
+
+
+def jaw_loudness_r(expression: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int = 16000) -> float:
+    """Pearson r between ``jawOpen`` and the loudness envelope (RMS dB over 40 ms windows
+    centred on each frame, floored 50 dB below the file's loud level, see
+    :func:`talkrig.animate.loudness.envelope`), over all frames."""
+    from talkrig.animate.loudness import envelope
+
+    lt, env = envelope(audio, sample_rate, hop_s=0.01)
+    t = np.arange(len(expression)) / fps
+    from scipy.ndimage import uniform_filter1d
+
+    env40 = uniform_filter1d(env, 4, mode="nearest")
+    e = np.interp(t, lt, env40)
+    jaw = expression[:, ARKIT_52.index("jawOpen")]
+    if jaw.std() < 1e-9 or e.std() < 1e-9:
+        return float("nan")
+    return float(np.corrcoef(jaw, e)[0, 1])

@@ -1,0 +1,108 @@
+"""Speech -> :class:`Animation`: the rule-based path (visemes + emotion + head + eyes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from talkrig.animate import emotion as emo
+from talkrig.animate import head, visemes
+from talkrig.animate.animation import Animation
+from talkrig.animate.loudness import HOP_S, envelope, runs, voice_activity
+from talkrig.animate.speech import Speech
+from talkrig.errors import InputError
+from talkrig.model.arkit import ARKIT_52
+
+
+def speech_from_inputs(text: str | None = None, audio: str | Path | np.ndarray | None = None,
+                       transcript: str | None = None, voice: str | None = None,
+                       rate: int | None = None, tts_engine: str = "espeak") -> Speech:
+    """Get audio and timings: TTS for ``text``; alignment (with ``transcript``) or recognition
+    for ``audio`` (a path or 16 kHz float32 samples)."""
+    if (text is None) == (audio is None):
+        raise InputError("give exactly one of text or audio")
+    if text is not None:
+        from talkrig.animate.tts import synthesize
+
+        return synthesize(text, voice=voice, rate=rate, engine=tts_engine)
+    from talkrig.animate.align import align, recognize
+
+    if isinstance(audio, (str, Path)):
+        from talkrig.io.audio import load_audio
+
+        samples, sr = load_audio(audio)
+    else:
+        samples, sr = np.asarray(audio, np.float32).reshape(-1), 16000
+    if len(samples) < sr // 20:
+        raise InputError("audio is shorter than 50 ms")
+    if transcript is not None and transcript.strip():
+        return align(samples, transcript, sr)
+    return recognize(samples, sr)
+
+
+def audio_pauses(audio: np.ndarray, sample_rate: int = 16000, min_pause_s: float = 0.15) -> list[tuple[float, float]]:
+    """Silent stretches ``[(start_s, end_s)]`` of at least ``min_pause_s`` found by energy."""
+    times, active = voice_activity(audio, sample_rate, min_pause_s=min_pause_s)
+    out = []
+    for a, b, v in runs(active):
+        if not v and (b - a) * HOP_S >= min_pause_s:
+            out.append((max(a * HOP_S - HOP_S / 2, 0.0), b * HOP_S - HOP_S / 2))
+    return out
+
+
+def mouth_curves(speech: Speech, fps: float, n_frames: int,
+                 articulation: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Viseme ARKit weights ``(T, 52)`` and the articulation channels ``(T, C)`` at frames."""
+    n_int = int(np.ceil(speech.duration * visemes.RATE)) + 1
+    t_int = np.arange(n_int) / visemes.RATE
+    lt, env = envelope(speech.audio, speech.sample_rate)
+    loud = np.interp(t_int, lt, env)
+    pauses = visemes.pause_intervals(speech.phonemes, audio_pauses(speech.audio, speech.sample_rate))
+    ch = visemes.articulation(speech.phonemes, t_int, loud, pauses, fps=fps,
+                              articulation_gain=articulation)
+    t_frames = np.arange(n_frames) / fps
+    ch_f = np.stack([np.interp(t_frames, t_int, ch[:, k]) for k in range(ch.shape[1])], 1)
+    return visemes.to_arkit(ch_f.astype(np.float32)), ch_f.astype(np.float32)
+
+
+def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 1.0,
+                   pose: str | Path = "natural", seed: int = 0, fps: float = 25.0,
+                   transition_s: float = 0.5, gaze: bool = True) -> Animation:
+    """Rule-based animation of ``speech`` (see :func:`talkrig.animate.animate`)."""
+    if not 1.0 <= float(fps) <= 240.0:
+        raise InputError(f"fps must be within 1..240, got {fps}")
+    schedule = emo.parse_schedule(emotion, intensity)
+    n = max(int(round(speech.duration * fps)), 1)
+    t = np.arange(n) / fps
+    speech_w, ch = mouth_curves(speech, fps, n)
+    c = {name: i for i, name in enumerate(visemes.CHANNELS)}
+    seal, rounding = ch[:, c["seal"]], np.maximum(ch[:, c["pucker"]], ch[:, c["funnel"]])
+    speaking = np.clip(ch[:, c["jaw"]] * 4.0 + seal, 0.0, 1.0)
+    emotion_w = emo.emotion_curves(schedule, t, transition_s)
+    expression = emo.compose(speech_w, emotion_w, seal, rounding, speaking)
+    eyes = head.eye_weights(n, fps, seed, gaze=gaze)
+    # Blinks close the lids over whatever the emotion does (wide eyes still blink).
+    for side in ("Left", "Right"):
+        b = ARKIT_52.index(f"eyeBlink{side}")
+        expression[:, b] = np.maximum(expression[:, b], eyes[:, b])
+        w = ARKIT_52.index(f"eyeWide{side}")
+        expression[:, w] *= 1.0 - eyes[:, b]
+    look = [i for i, name in enumerate(ARKIT_52) if name.startswith("eyeLook")]
+    expression[:, look] = eyes[:, look]
+    if isinstance(pose, Path) or str(pose).lower().endswith(".csv"):
+        rotation = head.load_pose_csv(pose, n)
+        translation = head.neck_translation(rotation).astype(np.float32)
+        pose_name = str(pose)
+    else:
+        lt, env = envelope(speech.audio, speech.sample_rate)
+        rotation, translation = head.head_motion(n, fps, speech.phonemes, lt, env, str(pose), seed,
+                                                 speech.accents)
+        pose_name = str(pose)
+    return Animation(fps=fps, expression=np.clip(expression, 0, 1), rotation=rotation,
+                     translation=translation, audio=speech.audio, sample_rate=speech.sample_rate,
+                     phonemes=speech.phonemes, words=speech.words,
+                     emotion=emo.schedule_text(schedule),
+                     metadata={"engine": "rules", "timings": speech.source, "pose": pose_name,
+                               "seed": int(seed), "intensity": float(intensity),
+                               "emotion_spec": emotion})

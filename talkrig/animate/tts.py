@@ -1,0 +1,251 @@
+"""Text to speech with phoneme timings, offline.
+
+Engines implement :class:`TTSEngine` (``synthesize(text, voice, rate) -> Speech``) and are
+looked up by name in :data:`ENGINES`; espeak-ng is the built-in one.
+
+espeak-ng is driven through its C library (bundled by the ``espeakng-loader`` wheel) with
+``espeakINITIALIZE_PHONEME_EVENTS``: the synthesis callback receives the PCM together with
+PHONEME/WORD events whose ``sample`` field is the exact sample the event belongs to. The
+library keeps global state and a second ``espeak_Initialize`` shifted later events by ~40 ms
+(shared/NOTES.md), so it is initialised once per process and guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import threading
+from typing import Protocol
+
+import numpy as np
+
+from talkrig.animate.phonemes import SIL, espeak_to_arpabet, merge_silences, split_segment
+from talkrig.animate.speech import Speech
+from talkrig.errors import InputError
+from talkrig.io.audio import SAMPLE_RATE, resample
+
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INIT_PHONEME_EVENTS = 0x0001
+_INIT_DONT_EXIT = 0x8000
+_EV_WORD, _EV_PHONEME, _EV_END = 1, 7, 5
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_PARAM_RATE = 1
+
+
+class TTSEngine(Protocol):
+    name: str
+
+    def synthesize(self, text: str, voice: str | None = None, rate: int | None = None) -> Speech:
+        """Speak ``text``; returns 16 kHz audio with phoneme/word timings."""
+
+
+class _EventId(ctypes.Union):
+    _fields_ = [("number", ctypes.c_int), ("name", ctypes.c_char_p), ("string", ctypes.c_char * 8)]
+
+
+class _Event(ctypes.Structure):
+    # espeak_EVENT from speak_lib.h
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint),
+                ("text_position", ctypes.c_int), ("length", ctypes.c_int),
+                ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", _EventId)]
+
+
+class _Voice(ctypes.Structure):
+    # espeak_VOICE from speak_lib.h; ``languages`` is [priority byte, name, NUL]... then 0
+    _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_void_p),
+                ("identifier", ctypes.c_char_p), ("gender", ctypes.c_ubyte), ("age", ctypes.c_ubyte),
+                ("variant", ctypes.c_ubyte), ("xx1", ctypes.c_ubyte), ("score", ctypes.c_int),
+                ("spare", ctypes.c_void_p)]
+
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                             ctypes.POINTER(_Event))
+
+
+class _EspeakLib:
+    """The process-wide espeak-ng instance (created on first use)."""
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        self.lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self.lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        self.lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                          ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        rate = self.lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
+                                          espeakng_loader.get_data_path().encode(),
+                                          _INIT_PHONEME_EVENTS | _INIT_DONT_EXIT)
+        if rate <= 0:
+            raise RuntimeError("espeak-ng failed to initialise")
+        self.rate = rate
+        self._chunks: list[np.ndarray] = []
+        self._events: list[tuple[int, int, int, int, str]] = []
+        self._cb = _CALLBACK(self._on_synth)  # keep a reference: C holds the pointer
+        self.lib.espeak_SetSynthCallback(self._cb)
+        self.lock = threading.Lock()
+        self.voices = self._list_voices()
+
+    def _list_voices(self) -> set[str]:
+        """Lower-case names under which a voice can be selected (name, id, languages)."""
+        self.lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
+        arr = self.lib.espeak_ListVoices(None)
+        names: set[str] = set()
+        i = 0
+        while arr[i]:
+            v = arr[i].contents
+            names |= {v.name.decode().lower(), v.identifier.decode().lower(),
+                      v.identifier.decode().rsplit("/", 1)[-1].lower()}
+            p = v.languages
+            while ctypes.c_ubyte.from_address(p).value:
+                lang = ctypes.string_at(p + 1)
+                names.add(lang.decode().lower())
+                p += 2 + len(lang)
+            i += 1
+        return names
+
+    def _on_synth(self, wav, n, events) -> int:
+        if wav and n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
+        i = 0
+        while events[i].type != 0:
+            e = events[i]
+            name = bytes(e.id.string).split(b"\0")[0].decode("ascii", "replace") if e.type == _EV_PHONEME else ""
+            self._events.append((e.type, e.sample, e.text_position, e.length, name))
+            i += 1
+        return 0
+
+    def run(self, text: str, voice: str, rate: int) -> tuple[np.ndarray, list]:
+        """Synthesize; returns ``(int16 samples at self.rate, events)``."""
+        with self.lock:
+            base = voice.split("+", 1)[0].lower()  # "en-us+f3": voice + variant
+            if base not in self.voices or self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise InputError(f"unknown espeak-ng voice or language: {voice!r}")
+            self.lib.espeak_SetParameter(_PARAM_RATE, int(rate), 0)
+            self._chunks, self._events = [], []
+            data = text.encode("utf-8") + b"\0"
+            buf = ctypes.create_string_buffer(data)
+            err = self.lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            self.lib.espeak_Synchronize()
+            if err != 0:
+                raise RuntimeError(f"espeak_Synth failed with code {err}")
+            pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+            return pcm, list(self._events)
+
+
+_LIB: _EspeakLib | None = None
+_LIB_LOCK = threading.Lock()
+
+
+def _espeak() -> _EspeakLib:
+    global _LIB  # one C library instance per process (see module docstring)
+    with _LIB_LOCK:
+        if _LIB is None:
+            _LIB = _EspeakLib()
+        return _LIB
+
+
+def _word_at(text: str, position: int, length: int) -> str:
+    """The word espeak reports at 1-based character ``position``."""
+    word = text[max(position - 1, 0): max(position - 1, 0) + max(length, 1)]
+    return re.sub(r"[^\w'\-]", "", word) or word.strip()
+
+
+class EspeakTTS:
+    """espeak-ng speech synthesis (formant voice; any of its ~100 languages)."""
+
+    name = "espeak"
+    default_voice = "en-us"
+    default_rate = 165  # words per minute; espeak's own default is 175
+
+    def synthesize(self, text: str, voice: str | None = None, rate: int | None = None,
+                   stop_closures: bool = True) -> Speech:
+        """Speak ``text``. ``stop_closures=False`` keeps espeak's raw event times (stops start
+        at their release) instead of moving stop onsets to the closure."""
+        text = " ".join(str(text).split())
+        if not text:
+            raise InputError("text to speak is empty")
+        rate = int(rate or self.default_rate)
+        if not 80 <= rate <= 450:
+            raise InputError(f"speech rate must be 80-450 words per minute, got {rate}")
+        pcm, events = _espeak().run(text, voice or self.default_voice, rate)
+        sr = _espeak().rate
+        total = len(pcm) / sr
+        phon = [(s / sr, name) for t, s, _, _, name in events if t == _EV_PHONEME]
+        phonemes, accents = [], []
+        for i, (start, name) in enumerate(phon):
+            end = phon[i + 1][0] if i + 1 < len(phon) else total
+            if name.startswith("'"):
+                accents.append(start)
+            phonemes += split_segment(start, end, espeak_to_arpabet(name))
+        if phonemes and phonemes[0][0] > 0:
+            phonemes.insert(0, (0.0, phonemes[0][0], SIL))
+        if phonemes and phonemes[-1][1] < total:
+            phonemes.append((phonemes[-1][1], total, SIL))
+        phonemes = merge_silences(_with_stop_closures(phonemes, pcm, sr) if stop_closures else phonemes)
+        words = self._words(text, events, phonemes, sr)
+        audio = resample(pcm.astype(np.float32) / 32768.0, sr, SAMPLE_RATE)
+        return Speech(audio=audio, sample_rate=SAMPLE_RATE, phonemes=phonemes, words=words,
+                      accents=accents, source=f"tts:{self.name}")
+
+    @staticmethod
+    def _words(text: str, events: list, phonemes: list, sr: int) -> list:
+        """Word intervals: from each WORD event to the end of its last sounding phoneme."""
+        starts = [(s / sr, _word_at(text, pos, ln)) for t, s, pos, ln, _ in events if t == _EV_WORD]
+        words = []
+        for i, (start, word) in enumerate(starts):
+            nxt = starts[i + 1][0] if i + 1 < len(starts) else float("inf")
+            ends = [b for a, b, p in phonemes if start <= a < nxt and p != SIL]
+            if ends:
+                words.append((start, max(ends), word))
+        return words
+
+
+_STOPS = frozenset({"P", "B", "T", "D", "K", "G", "CH", "JH"})
+
+
+def _with_stop_closures(phonemes: list, pcm: np.ndarray, sr: int, max_s: float = 0.15) -> list:
+    """Start each stop at its closure instead of its release.
+
+    espeak-ng emits a stop's PHONEME event at the burst; the silent closure before it is
+    counted in the previous phone. Phonetically (and for the lips: /p b m/ close during the
+    closure) the stop begins where that silence begins, so the boundary is moved back to the
+    start of the silent run (5 ms RMS below -60 dBFS) that ends at the event.
+    """
+    hop = max(int(sr * 0.005), 1)
+    n = len(pcm) // hop
+    if n == 0:
+        return phonemes
+    frames = pcm[: n * hop].astype(np.float32).reshape(n, hop) / 32768.0
+    silent = np.sqrt((frames ** 2).mean(1)) < 1e-3
+    out = list(phonemes)
+    for i in range(1, len(out)):
+        a, b, p = out[i]
+        pa, pb, pp = out[i - 1]
+        if p not in _STOPS or pp == SIL:
+            continue
+        k = min(int(round(a * sr / hop)), n) - 1  # last 5 ms frame before the event
+        k = k if k >= 0 and silent[k] else k - 1  # tolerate one frame of event jitter
+        j = k
+        while j >= 0 and silent[j] and (a - j * hop / sr) <= max_s:
+            j -= 1
+        start = (j + 1) * hop / sr
+        if k >= 0 and silent[k] and pa + 0.02 < start < a:
+            out[i - 1] = (pa, start, pp)
+            out[i] = (start, b, p)
+    return out
+
+
+ENGINES: dict[str, type] = {"espeak": EspeakTTS}
+
+
+def synthesize(text: str, voice: str | None = None, rate: int | None = None,
+               engine: str = "espeak") -> Speech:
+    """Speak ``text`` with a named engine (default espeak-ng). See :class:`EspeakTTS`."""
+    if engine not in ENGINES:
+        raise InputError(f"unknown TTS engine {engine!r} (available: {', '.join(ENGINES)})")
+    return ENGINES[engine]().synthesize(text, voice=voice, rate=rate)

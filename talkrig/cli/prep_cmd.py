@@ -1,0 +1,43 @@
+"""`talkrig prep INPUT -o OUT`: talking-face videos -> training shards + manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def prep(
+    input_path: Path = typer.Argument(..., metavar="INPUT", help="Folder of videos (searched recursively) or one video."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder (created; rerun to resume)."),
+    layout: str = typer.Option("auto", help="auto, mead, ravdess, voxceleb2, lrs2, hdtf or plain."),
+    workers: int = typer.Option(0, help="Parallel workers (0: one per CPU core)."),
+    engine: str = typer.Option("local", help="local (process pool) or ray."),
+    ray_address: str = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
+    crop_size: int = typer.Option(256, help="Aligned crop side in pixels (256 or 512; 0: no crops)."),
+    min_face_fraction: float = typer.Option(0.5, help="Fail a clip whose face is tracked in fewer frames."),
+    retry_errors: bool = typer.Option(False, help="Redo clips that failed in an earlier run."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+) -> None:
+    """Preprocess talking-face videos into per-clip shards (landmarks, ARKit scores, 3DMM
+    coefficients, aligned crops, 16 kHz audio, log-mel) and a manifest.jsonl."""
+    from talkrig.data_prep.engine import prepare
+    from talkrig.data_prep.process import PrepConfig
+    from talkrig.errors import InputError
+
+    if crop_size < 0 or (crop_size and crop_size < 32):
+        raise InputError(f"--crop-size must be 0 or at least 32, got {crop_size}")
+    if not 0.0 <= min_face_fraction <= 1.0:
+        raise InputError(f"--min-face-fraction must be in [0, 1], got {min_face_fraction}")
+    cfg = PrepConfig(crop_size=crop_size, min_face_fraction=min_face_fraction)
+    s = prepare(input_path, out, layout=layout, workers=workers or None, engine=engine, config=cfg,
+                retry_errors=retry_errors, progress=progress, ray_address=ray_address)
+    ok = sum(r["status"] == "ok" for r in s.rows)
+    fps = s.frames / s.seconds if s.seconds > 0 else 0.0
+    typer.echo(f"{s.total} clips: {s.skipped} already done, {s.processed} processed "
+               f"({s.failed} failed) in {s.seconds:.1f} s, {fps:.1f} frames/s; "
+               f"manifest: {ok} ok, {len(s.rows) - ok} failed -> {Path(out) / 'manifest.jsonl'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("prep")(prep)

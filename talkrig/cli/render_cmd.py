@@ -1,0 +1,115 @@
+"""`talkrig render` (photo + text/audio + emotion -> mp4) and `talkrig edit` (one edited still)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from talkrig.errors import InputError
+
+
+def _check_output(path: Path, suffixes: tuple[str, ...]) -> None:
+    """Fail before any work when the output cannot be written."""
+    import os
+
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"output must end in {' or '.join(suffixes)}, got {path.name}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"output folder is not writable: {parent}")
+
+
+def render(
+    photo: Path = typer.Argument(..., help="Portrait photo (jpg/png/...)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .mp4."),
+    text: Optional[str] = typer.Option(None, "--text", help="Text to speak (offline TTS)."),
+    audio: Optional[Path] = typer.Option(None, "--audio", help="Speech audio (wav/mp3/flac/m4a/mp4)."),
+    transcript: Optional[str] = typer.Option(None, "--transcript", help="What the audio says (better lip sync)."),
+    emotion: str = typer.Option("neutral", "--emotion", help="Emotion, blend (happy:0.7+sad:0.3) or schedule (neutral@0,happy@1.5s)."),
+    intensity: float = typer.Option(1.0, "--intensity", min=0.0, max=1.0, help="Emotion intensity 0..1."),
+    pose: str = typer.Option("natural", "--pose", help="Head motion: still|calm|natural|expressive or a CSV (yaw,pitch,roll per frame)."),
+    size: int = typer.Option(512, "--size", help="Output size: 256, 512 or 1024."),
+    fps: float = typer.Option(25.0, "--fps", help="Frame rate: 25 or 30."),
+    voice: str = typer.Option("en-us", "--voice", help="TTS voice / language."),
+    seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
+    model: str = typer.Option("default", "--model", help="Face model: default, ict or a path."),
+    face_index: int = typer.Option(0, "--face-index", help="Which face when the photo has several (0 = largest)."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="Also save every frame as PNG here."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar or report."),
+) -> None:
+    """Render a talking-head MP4 (H.264 + AAC) from one photo."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from talkrig import api
+
+    _check_output(output, (".mp4",))
+    if (text is None) == (audio is None):
+        raise InputError("give exactly one of --text or --audio")
+    if size not in api.SIZES:
+        raise InputError(f"--size must be one of 256, 512, 1024 (got {size})")
+    if fps not in (25.0, 30.0):
+        raise InputError(f"--fps must be 25 or 30 (got {fps:g})")
+    console = Console(stderr=True, quiet=quiet)
+    with console.status("reconstructing the face..."):
+        recon = api.reconstruct(photo, model=model, face_index=face_index)
+    with console.status("animating..."):
+        anim = api.animate(text=text, audio=audio, transcript=transcript, emotion=emotion,
+                           intensity=intensity, pose=pose, fps=fps, seed=seed, voice=voice)
+    with Progress(TextColumn("rendering"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("render", total=anim.n_frames)
+        report = api.render_video(recon, anim, output, model=model, size=size, frames_dir=frames,
+                                  progress=lambda done, total: bar.update(task, completed=done))
+    console.print(f"wrote {report.path} ({report.frames} frames, {report.duration:.2f} s, "
+                  f"{size}x{size} @ {fps:g} fps) in {report.seconds:.1f} s "
+                  f"({report.render_fps:.1f} frames/s)")
+
+
+def _parse_weights(text: str | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, eq, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value) if eq else 1.0
+        except ValueError:
+            raise InputError(f"bad weight in {item.strip()!r} (use name=0.5)") from None
+    return out
+
+
+def edit(
+    photo: Path = typer.Argument(..., help="Portrait photo."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image (.png/.jpg)."),
+    emotion: Optional[str] = typer.Option(None, "--emotion", help="Emotion or blend."),
+    intensity: float = typer.Option(1.0, "--intensity", min=0.0, max=1.0),
+    expression: Optional[str] = typer.Option(None, "--expression", help="ARKit weights, e.g. jawOpen=0.4,eyeBlinkLeft=1."),
+    yaw: float = typer.Option(0.0, "--yaw", help="Turn the head (degrees, + = subject's left)."),
+    pitch: float = typer.Option(0.0, "--pitch", help="Nod (degrees)."),
+    roll: float = typer.Option(0.0, "--roll", help="Tilt (degrees)."),
+    size: int = typer.Option(512, "--size"),
+    model: str = typer.Option("default", "--model"),
+    face_index: int = typer.Option(0, "--face-index"),
+) -> None:
+    """Edit one photo: change its emotion, expression or head pose."""
+    from PIL import Image
+
+    from talkrig import api
+    from talkrig.io.files import atomic_path
+
+    _check_output(output, (".png", ".jpg", ".jpeg"))
+    recon = api.reconstruct(photo, model=model, face_index=face_index)
+    img = api.render_image(recon, model=model, size=size, emotion=emotion, intensity=intensity,
+                           expression=_parse_weights(expression), yaw=yaw, pitch=pitch, roll=roll)
+    with atomic_path(output) as tmp:
+        Image.fromarray(img).save(tmp, format="PNG" if output.suffix.lower() == ".png" else "JPEG")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("render")(render)
+    app.command("edit")(edit)

@@ -1,0 +1,246 @@
+"""Running the per-clip task over many clips: locally (process pool) or on a Ray cluster.
+
+Resumable and idempotent: a clip is done when its shard (or error record) exists, so a rerun
+skips it; each file appears by rename, so a kill at any moment leaves finished clips whole and
+no half-written shard (stale temp files are swept at start); the manifest is rebuilt from the
+shards at the end of every run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from talkrig.data_prep.layouts import ClipInfo, discover
+from talkrig.data_prep.process import PrepConfig, base_row, init_worker, run_clip
+from talkrig.data_prep.shard import OutputDir, manifest_row, rebuild_manifest, write_error
+from talkrig.errors import InputError
+from talkrig.io.files import atomic_path
+
+ENGINES = ("local", "ray")
+
+
+@dataclass
+class Summary:
+    """What a run did (the manifest holds the per-clip facts)."""
+
+    total: int          # clips found under the input
+    skipped: int        # already finished before this run
+    processed: int      # finished in this run
+    failed: int         # of those, how many got an error record
+    frames: int         # frames processed in this run
+    seconds: float
+    rows: list[dict]    # the rebuilt manifest
+
+
+def prepare(input_path: str | Path, out: str | Path, *, layout: str = "auto", workers: int | None = None,
+            engine: str = "local", config: PrepConfig | None = None, retry_errors: bool = False,
+            progress: bool = True, ray_address: str | None = None) -> Summary:
+    """Preprocess every clip under ``input_path`` into shards under ``out``.
+
+    Args:
+        workers: parallel workers (default: CPU count; 1 runs in this process).
+        engine: ``local`` (process pool) or ``ray`` (``ray_address`` or a local Ray).
+        retry_errors: also redo clips that have an error record.
+    Raises:
+        InputError: bad input folder, unknown engine, or ``out`` made with other settings.
+    """
+    if engine not in ENGINES:
+        raise InputError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
+    config = config or PrepConfig()
+    clips = discover(input_path, layout)
+    od = OutputDir(Path(out).expanduser())
+    if od.root.exists() and not od.root.is_dir():
+        raise InputError(f"output exists and is not a folder: {od.root}")
+    od.root.mkdir(parents=True, exist_ok=True)
+    od.create()
+    _check_settings(od, config)
+    od.clean_temp()
+    ok, bad = od.finished()
+    done = ok | (set() if retry_errors else bad)
+    todo = [c for c in clips if c.clip_id not in done]
+    n_workers = max(1, workers or os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    processed = failed = frames = 0
+    with _Progress(len(clips), len(clips) - len(todo), enabled=progress) as bar, \
+            open(od.timings, "a") as log:
+        runner = _run_ray(todo, od, config, n_workers, ray_address) if engine == "ray" \
+            else _run_local(todo, od, config, n_workers)
+        for row, timing in runner:
+            processed += 1
+            failed += row["status"] != "ok"
+            frames += int(row["frames"] or 0)
+            log.write(json.dumps(timing | {"engine": engine}) + "\n")
+            log.flush()
+            bar.advance(int(row["frames"] or 0), row["status"] != "ok")
+    rows = rebuild_manifest(od)
+    return Summary(len(clips), len(clips) - len(todo), processed, failed, frames,
+                   time.perf_counter() - t0, rows)
+
+
+def _check_settings(od: OutputDir, config: PrepConfig) -> None:
+    """Refuse to mix shards made with different settings in one folder."""
+    want = json.dumps(config.to_dict(), sort_keys=True)
+    if od.settings.is_file():
+        have = json.dumps(json.loads(od.settings.read_text()), sort_keys=True)
+        if have != want:
+            raise InputError(f"{od.root} was prepared with other settings ({od.settings.name}); "
+                             "use a new output folder")
+        return
+    with atomic_path(od.settings) as tmp:
+        tmp.write_text(json.dumps(config.to_dict(), sort_keys=True, indent=1))
+
+
+# -- engines -------------------------------------------------------------------------------
+def _run_local(clips: list[ClipInfo], od: OutputDir, config: PrepConfig, workers: int) -> Iterator:
+    """Yield ``(row, timing)`` as clips finish. One worker runs in this process; more use a
+    spawned process pool whose initializer loads the models once per worker. A worker that
+    dies (a native crash on some file) takes down the pool: the clips it was holding are
+    retried in a fresh pool, and a clip that was in flight for two crashes gets an error
+    record instead of a third try."""
+    if not clips:
+        return
+    if workers == 1 or len(clips) == 1:
+        init_worker(config)
+        for c in clips:
+            yield run_clip(c, str(od.root), config)
+        return
+    queue, crashes = list(clips), {}
+    while queue:
+        inflight: dict = {}
+        try:
+            yield from _pool_session(queue, inflight, od, config, workers)
+        except BrokenProcessPool:
+            for c in inflight.values():
+                crashes[c.clip_id] = crashes.get(c.clip_id, 0) + 1
+                if crashes[c.clip_id] >= 2:
+                    row = manifest_row(base_row(c) | {"status": "error", "error": "worker process crashed on this clip"})
+                    write_error(od, row)
+                    yield row, {"clip_id": c.clip_id, "seconds": 0.0, "frames": 0, "status": "error", "pid": 0}
+                else:
+                    queue.insert(0, c)
+
+
+def _pool_session(queue: list[ClipInfo], inflight: dict, od: OutputDir, config: PrepConfig,
+                  workers: int) -> Iterator:
+    """Run clips from the front of ``queue`` in one process pool; ``inflight`` maps futures
+    to the clips they hold (what a crash would lose)."""
+    import multiprocessing as mp
+
+    # spawn, not fork: MediaPipe/XNNPACK thread pools do not survive a fork
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=ctx,
+                             initializer=init_worker, initargs=(config,)) as pool:
+        def submit() -> None:
+            if queue:
+                c = queue.pop(0)
+                inflight[pool.submit(run_clip, c, str(od.root), config)] = c
+
+        for _ in range(2 * workers):  # keep every worker fed without pickling the whole list
+            submit()
+        while inflight:
+            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                result = fut.result()  # BrokenProcessPool propagates with inflight intact
+                del inflight[fut]
+                yield result
+                submit()
+
+
+def _run_ray(clips: list[ClipInfo], od: OutputDir, config: PrepConfig, workers: int,
+             address: str | None) -> Iterator:
+    """The same task on Ray: one actor per worker holds the models; clips are handed to
+    whichever actor is free. ``out`` must be on storage every node can write (NFS, a mounted
+    bucket) because workers write shards themselves."""
+    if not clips:
+        return
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--engine ray needs Ray: pip install 'talkrig[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+        if address:
+            ray.init(address=address, runtime_env=env, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, runtime_env=env, log_to_driver=False, include_dashboard=False)
+    try:
+        actor_cls = ray.remote(num_cpus=1)(_RayWorker)
+        actors = [actor_cls.remote(config) for _ in range(min(workers, len(clips)))]
+        queue, busy = iter(clips), {}
+        for a in actors:
+            c = next(queue, None)
+            if c is not None:
+                busy[a.run.remote(c, str(od.root))] = a
+        while busy:
+            ready, _ = ray.wait(list(busy), num_returns=1)
+            actor = busy.pop(ready[0])
+            yield ray.get(ready[0])
+            c = next(queue, None)
+            if c is not None:
+                busy[actor.run.remote(c, str(od.root))] = actor
+    finally:
+        if started:
+            ray.shutdown()
+
+
+class _RayWorker:
+    """Ray actor body: models load in ``__init__`` (once per actor)."""
+
+    def __init__(self, config: PrepConfig):
+        init_worker(config)
+        self.config = config
+
+    def run(self, clip: ClipInfo, out_root: str) -> tuple[dict, dict]:
+        return run_clip(clip, out_root, self.config)
+
+
+# -- progress ------------------------------------------------------------------------------
+class _Progress:
+    """Rich progress bar: clips done / total, clips/s, frames/s, failures, ETA."""
+
+    def __init__(self, total: int, already: int, enabled: bool = True):
+        self.total, self.already, self.enabled = total, already, enabled
+        self.frames = self.failed = self.done = 0
+
+    def __enter__(self) -> "_Progress":
+        self.t0 = time.perf_counter()
+        if self.enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._p = Progress(TextColumn("prep"), BarColumn(), MofNCompleteColumn(),
+                               TextColumn("{task.fields[rates]}"), TextColumn("ETA"),
+                               TimeRemainingColumn(), transient=False)
+            self._p.__enter__()
+            self._task = self._p.add_task("prep", total=self.total, completed=self.already,
+                                          rates=self._rates())
+        return self
+
+    def _rates(self) -> str:
+        dt = max(time.perf_counter() - self.t0, 1e-6)
+        fail = f", {self.failed} failed" if self.failed else ""
+        return f"{self.done / dt:.2f} clips/s, {self.frames / dt:.1f} frames/s{fail}"
+
+    def advance(self, frames: int, failed: bool) -> None:
+        self.done += 1
+        self.frames += frames
+        self.failed += failed
+        if self.enabled:
+            self._p.update(self._task, advance=1, rates=self._rates())
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._p.__exit__(*exc)
+
+
+def clips_for(input_path: str | Path, layout: str = "auto") -> list[ClipInfo]:
+    """The clips a job over ``input_path`` would process (for dry runs and tests)."""
+    return discover(input_path, layout)
+

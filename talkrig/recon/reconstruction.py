@@ -1,0 +1,118 @@
+"""`Reconstruction`: everything recovered from one portrait photo.
+
+Saved as one ``.npz`` of plain arrays (``allow_pickle=False``), written atomically. The camera
+works in full-image pixels, so rendering ``model.vertices(coeffs)`` with ``camera`` at
+``(camera.width, camera.height)`` lands exactly on ``image``; ``crop`` is a square box around the
+face for renderers that work on a face crop (render at ``camera.cropped(...)``-style offsets:
+subtract ``crop[:2]`` from the principal point).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from talkrig.errors import InputError
+from talkrig.model.arkit import ARKIT_52
+from talkrig.model.coefficients import FIELDS, Coefficients
+from talkrig.render.camera import Camera
+
+FORMAT = "talkrig.reconstruction/1"
+
+
+@dataclass
+class Reconstruction:
+    """One fitted photo.
+
+    Attributes:
+        image: ``(H, W, 3)`` uint8, full resolution, upright (EXIF applied).
+        coeffs: :class:`Coefficients` with ``T == 1``.
+        camera: pinhole camera in full-image pixels.
+        texture: ``(S, S, 3)`` uint8 UV texture (row 0 = v = 1, i.e. image-style, v up).
+        texture_mask: ``(S, S)`` uint8: 255 where the texel was seen in the photo, 128 where it
+            was filled (symmetry / albedo), 0 outside the UV layout.
+        landmarks478: ``(478, 2)`` float32 detected MediaPipe landmarks, pixels.
+        landmarks68: ``(68, 2)`` float32 detected iBUG landmarks, pixels.
+        blendshapes: ``(52,)`` float32 detected ARKit scores in :data:`ARKIT_52` order.
+        bbox: ``(4,)`` float32 face box ``x0, y0, x1, y1`` (pixels).
+        crop: ``(4,)`` float32 square face crop ``x0, y0, x1, y1`` (may extend past the image).
+        model_name: name of the face model the coefficients belong to.
+        skin_mask: ``(H, W)`` bool, pixels used for the photometric fit.
+        vertex_colors: ``(N, 3)`` float32 in [0, 1]: per-vertex albedo estimated from the
+            photo (what a renderer without the texture should use).
+        meta: free-form JSON-able dict (timings, fit errors, versions).
+    """
+
+    image: np.ndarray
+    coeffs: Coefficients
+    camera: Camera
+    texture: np.ndarray
+    texture_mask: np.ndarray
+    landmarks478: np.ndarray
+    landmarks68: np.ndarray
+    blendshapes: np.ndarray
+    bbox: np.ndarray
+    crop: np.ndarray
+    model_name: str
+    skin_mask: np.ndarray
+    vertex_colors: np.ndarray
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def blendshape_dict(self) -> dict[str, float]:
+        return {n: float(v) for n, v in zip(ARKIT_52, self.blendshapes)}
+
+    # -- files -----------------------------------------------------------------------------
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        cx, cy = self.camera.principal
+        arrays = {f"coeffs_{k}": v for k, v in self.coeffs.detach().to_numpy().items()}
+        arrays.update(
+            image=np.ascontiguousarray(self.image, dtype=np.uint8),
+            camera=np.array([float(torch.as_tensor(self.camera.focal).reshape(-1)[0]), self.camera.width,
+                             self.camera.height, cx, cy], dtype=np.float64),
+            texture=np.ascontiguousarray(self.texture, dtype=np.uint8),
+            texture_mask=np.ascontiguousarray(self.texture_mask, dtype=np.uint8),
+            landmarks478=np.asarray(self.landmarks478, np.float32),
+            landmarks68=np.asarray(self.landmarks68, np.float32),
+            blendshapes=np.asarray(self.blendshapes, np.float32),
+            bbox=np.asarray(self.bbox, np.float32),
+            crop=np.asarray(self.crop, np.float32),
+            model_name=np.array(self.model_name),
+            skin_mask=np.asarray(self.skin_mask, bool),
+            vertex_colors=np.asarray(self.vertex_colors, np.float32),
+            meta_json=np.array(json.dumps(self.meta)),
+            format=np.array(FORMAT),
+        )
+        return arrays
+
+    def save(self, path: str | Path) -> None:
+        """Write ``.npz`` atomically (compressed; loadable with ``allow_pickle=False``)."""
+        from talkrig.io.files import atomic_path
+
+        path = Path(path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **self.to_arrays())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Reconstruction":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"reconstruction file not found: {path}")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                a = {k: z[k] for k in z.files}
+        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+            raise InputError(f"cannot read reconstruction {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        if str(a.get("format", "")) != FORMAT:
+            raise InputError(f"{path} is not a talkrig reconstruction file")
+        coeffs = Coefficients(**{f: torch.from_numpy(np.array(a[f"coeffs_{f}"], np.float32)) for f in FIELDS})
+        f, w, h, cx, cy = a["camera"].tolist()
+        return cls(image=a["image"], coeffs=coeffs, camera=Camera(float(f), int(w), int(h), cx, cy),
+                   texture=a["texture"], texture_mask=a["texture_mask"], landmarks478=a["landmarks478"],
+                   landmarks68=a["landmarks68"], blendshapes=a["blendshapes"], bbox=a["bbox"],
+                   crop=a["crop"], model_name=str(a["model_name"]), skin_mask=a["skin_mask"],
+                   vertex_colors=a["vertex_colors"], meta=json.loads(str(a["meta_json"])))

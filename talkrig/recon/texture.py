@@ -1,0 +1,163 @@
+"""UV texture taken from the photo.
+
+Every texel of the model's UV layout is a point on the mesh (rasterize the UV triangles once per
+model and size: :class:`UVLayout`). Posed with the fitted coefficients, each texel is projected
+into the photo and takes the photo's colour where the z-buffer says it is visible and it faces
+the camera; elsewhere it is filled from the mirror-symmetric texel (when that one was seen) and
+otherwise from the per-vertex albedo lit by the fitted light, with a soft blend at grazing
+angles. ``delight=True`` divides by the fitted SH irradiance, giving an albedo map.
+
+Models whose UVs use UDIM tiles (ICT: ``u`` in [0, 7)) get the face tile ``[0, 1]`` only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from talkrig.model.morphable import MorphableModel
+from talkrig.recon.photometric import bilinear, depth_buffer, irradiance
+from talkrig.recon.raster import rasterize
+from talkrig.render.shading import sh_basis
+
+
+@dataclass
+class UVLayout:
+    """Texel -> mesh point lookup for one model at one texture size.
+
+    Attributes:
+        size: texture side ``S``.
+        face_ids: ``(T,)`` triangle of each covered texel (into ``model.faces``).
+        bary: ``(T, 3)`` barycentrics; rows ``(T,)`` and cols ``(T,)`` texel positions
+            (row 0 is the top, i.e. ``v = 1``).
+        mirror: ``(T,)`` index (into these T texels) of the texel at the mirrored mesh point,
+            or -1.
+    """
+
+    size: int
+    face_ids: np.ndarray
+    bary: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    mirror: np.ndarray
+
+    @classmethod
+    def build(cls, model: MorphableModel, size: int = 512) -> "UVLayout":
+        uvs = model.uvs.cpu().numpy().astype(np.float64)
+        uvf = model.uv_faces.cpu().numpy()
+        keep = np.flatnonzero((uvs[uvf][..., 0] >= 0).all(1) & (uvs[uvf][..., 0] <= 1).all(1)
+                              & (uvs[uvf][..., 1] >= 0).all(1) & (uvs[uvf][..., 1] <= 1).all(1))
+        pos = np.stack([uvs[:, 0] * size, (1 - uvs[:, 1]) * size, np.ones(len(uvs))], 1)
+        fid, bary, _ = rasterize(pos, uvf[keep], size, size)
+        rows, cols = np.nonzero(fid >= 0)
+        face_ids = keep[fid[rows, cols]]
+        b = bary[rows, cols]
+        mirror = _mirror_texels(model, face_ids, b, rows, cols, size)
+        return cls(size, face_ids.astype(np.int64), b.astype(np.float32), rows.astype(np.int32),
+                   cols.astype(np.int32), mirror)
+
+    def points(self, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+        """``(T, C)`` per-texel interpolation of per-vertex ``vertices (N, C)``."""
+        tri = faces[self.face_ids]
+        return (vertices[tri] * self.bary[..., None]).sum(1)
+
+
+def _mirror_texels(model, face_ids, bary, rows, cols, size) -> np.ndarray:
+    """For each texel, the texel nearest to its mirror image (x -> -x) on the mean mesh."""
+    from scipy.spatial import cKDTree
+
+    mean = model.mean.cpu().numpy()
+    faces = model.faces.cpu().numpy()
+    p = (mean[faces[face_ids]] * bary[..., None]).sum(1)
+    tree = cKDTree(p)
+    q = p * np.array([-1.0, 1.0, 1.0])
+    d, j = tree.query(q, k=1)
+    extent = np.linalg.norm(mean.max(0) - mean.min(0))
+    j = np.where(d < 0.01 * extent, j, -1)
+    return j.astype(np.int64)
+
+
+_LAYOUT_CACHE: dict[tuple[int, int], UVLayout] = {}
+
+
+def uv_layout(model: MorphableModel, size: int) -> UVLayout:
+    """Cached :meth:`UVLayout.build` (per model object and size; the cache is per process)."""
+    key = (id(model), size)
+    lay = _LAYOUT_CACHE.get(key)
+    if lay is None:
+        if len(_LAYOUT_CACHE) > 8:
+            _LAYOUT_CACHE.clear()
+        lay = _LAYOUT_CACHE[key] = UVLayout.build(model, size)
+    return lay
+
+
+def extract_texture(image: np.ndarray, layout: UVLayout, posed: np.ndarray, pix: np.ndarray,
+                    faces: np.ndarray, normals: np.ndarray, vertex_albedo: np.ndarray, gamma: np.ndarray,
+                    depth_tol: float, delight: bool = False,
+                    zbuf: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Texture map from the photo.
+
+    Args:
+        image: ``(H, W, 3)`` uint8 full-resolution photo.
+        posed: ``(N, 3)`` camera-space vertices; pix ``(N, 3)`` their projections.
+        normals: ``(N, 3)`` camera-space vertex normals.
+        vertex_albedo: ``(N, 3)`` albedo used to fill unseen texels; gamma ``(27,)`` SH light.
+        depth_tol: visibility slack in model units.
+        delight: return albedo (photo / irradiance) instead of the lit photo colours.
+        zbuf: a precomputed :func:`~talkrig.recon.photometric.depth_buffer` result.
+    Returns:
+        ``texture (S, S, 3) uint8`` and ``mask (S, S) uint8`` (255 seen, 128 filled, 0 empty).
+    """
+    h, w = image.shape[:2]
+    s = layout.size
+    tpix = layout.points(pix, faces)
+    tnorm = layout.points(normals, faces)
+    tnorm /= np.maximum(np.linalg.norm(tnorm, axis=1, keepdims=True), 1e-8)
+    z, sc = zbuf if zbuf is not None else depth_buffer(pix, faces, h, w)
+    zh, zw = z.shape
+    ii = np.clip((tpix[:, 1] * sc).astype(int), 0, zh - 1)
+    jj = np.clip((tpix[:, 0] * sc).astype(int), 0, zw - 1)
+    zmin = z[ii, jj]
+    for di, dj in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+        zmin = np.minimum(zmin, z[np.clip(ii + di, 0, zh - 1), np.clip(jj + dj, 0, zw - 1)])
+    inside = (tpix[:, 0] >= 0) & (tpix[:, 0] < w) & (tpix[:, 1] >= 0) & (tpix[:, 1] < h)
+    facing = tnorm[:, 2]
+    seen = inside & (tpix[:, 2] <= zmin + depth_tol) & (facing > 0.0)
+    photo = bilinear(image.astype(np.float32) / 255.0, tpix[:, :2])
+    basis = sh_basis(torch.as_tensor(tnorm, dtype=torch.float32)).numpy()
+    irr = np.clip(irradiance(basis, gamma), 0.05, None)
+    albedo = layout.points(vertex_albedo, faces)
+    if delight:
+        photo = np.clip(photo / irr, 0, 1)
+        fill = albedo
+    else:
+        fill = np.clip(albedo * irr, 0, 1)
+    # mirrored texels fill what the photo does not show
+    m = layout.mirror
+    mirror_ok = (m >= 0) & ~seen
+    mirror_ok[mirror_ok] &= seen[m[mirror_ok]]
+    fill = fill.copy()
+    fill[mirror_ok] = photo[m[mirror_ok]] if delight else np.clip(
+        photo[m[mirror_ok]] / irr[m[mirror_ok]] * irr[mirror_ok], 0, 1)
+    wgt = np.where(seen, np.clip(facing / 0.25, 0, 1), 0.0)[:, None]
+    colour = wgt * photo + (1 - wgt) * fill
+    tex = np.zeros((s, s, 3), np.float32)
+    mask = np.zeros((s, s), np.uint8)
+    tex[layout.rows, layout.cols] = colour
+    mask[layout.rows, layout.cols] = np.where(seen, 255, 128)
+    tex = _dilate_into_empty(tex, mask > 0, 4)
+    return (np.clip(tex, 0, 1) * 255 + 0.5).astype(np.uint8), mask
+
+
+def _dilate_into_empty(tex: np.ndarray, covered: np.ndarray, steps: int) -> np.ndarray:
+    """Copy the nearest covered texel into empty texels up to ``steps`` pixels past the UV
+    islands (avoids dark seams when the texture is filtered)."""
+    from scipy.ndimage import distance_transform_edt
+
+    dist, (ii, jj) = distance_transform_edt(~covered, return_indices=True)
+    near = ~covered & (dist <= steps)
+    out = tex.copy()
+    out[near] = tex[ii[near], jj[near]]
+    return out

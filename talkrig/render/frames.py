@@ -1,0 +1,218 @@
+"""Talking-head frames from one photo: the photo warped by the moving mesh, plus a mouth.
+
+For every frame the posed mesh is rasterized at the output size. Each covered skin pixel knows
+its surface point, hence where that point sat in the (cropped) source photo: that backward
+flow is extended over the whole frame (:mod:`talkrig.render.composite`) and the photo is warped
+once, so face, hair and background move together without seams. Surface points the photo never
+saw (turned away) are left to that smooth extension rather than smeared from the wrong place.
+Teeth, tongue and the
+mouth cavity are shaded procedurally (:mod:`talkrig.texture.mouth`) with the fitted SH light.
+Skin is re-lit by the ratio of new to original SH shading, so creases darken as they form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from talkrig.model.coefficients import Coefficients
+from talkrig.model.morphable import MorphableModel
+from talkrig.render.camera import Camera
+from talkrig.render.composite import border_fade, dense_flow, pixel_grid, warp
+from talkrig.render.interpolate import interpolate_compact
+from talkrig.render.raster import rasterize
+from talkrig.render.shading import sh_irradiance
+from talkrig.texture.mouth import mouth_shade, triangle_classes
+
+# Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
+# the head): their pixels take the smooth extension of the head's flow, which decays with
+# distance from the head (see composite.dense_flow's falloff).
+NECK = 5
+
+
+@dataclass
+class FrameSource:
+    """Everything fixed over a video: the cropped photo and the source mesh seen in it."""
+
+    image: Tensor         # (1, 3, S, S) float in [0, 1], the square crop at output size
+    camera: Camera        # camera of the crop at output size
+    src_pix: Tensor       # (N, 2) source pixel of every vertex in the crop
+    src_visible: Tensor   # (N,) float 1 where the vertex was visible in the photo
+    src_shade: Tensor     # (N, 3) SH irradiance of the source pose
+    tri_class: Tensor     # (F,) int8 class per triangle (0 skin, 1-4 mouth, NECK)
+    fade: Tensor          # (1, 1, S, S) border weight
+    head_px: float        # head size in output pixels (scale of the flow falloff)
+
+
+def video_crop(bbox: np.ndarray, scale: float = 2.3, lift: float = 0.12) -> np.ndarray:
+    """Square crop ``(x0, y0, x1, y1)`` framing a head and shoulders around a face box.
+
+    ``scale`` is the crop side over the face box side; ``lift`` moves the centre up by that
+    fraction of the box height, so hair fits above and the chin sits below the middle.
+    """
+    x0, y0, x1, y1 = (float(c) for c in bbox)
+    side = scale * max(x1 - x0, y1 - y0)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - lift * (y1 - y0)
+    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+
+
+def crop_camera(camera: Camera, crop: np.ndarray, size: int) -> Camera:
+    """Camera of the square ``crop`` (x0, y0, x1, y1 in photo pixels) resampled to ``size``."""
+    x0, y0, x1, _ = (float(c) for c in crop)
+    s = size / (x1 - x0)
+    cx, cy = camera.principal
+    f = torch.as_tensor(camera.focal, dtype=torch.float32).reshape(-1)[0] * s
+    return Camera(float(f), size, size, (cx - x0) * s, (cy - y0) * s)
+
+
+def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
+    """``(1, 3, size, size)`` float crop of ``image`` (H, W, 3 uint8); outside is edge-replicated."""
+    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    x0, y0, x1, _ = (float(c) for c in crop)
+    s = (x1 - x0) / size
+    # Pre-shrink with area averaging when downscaling a lot, so the bilinear resample below
+    # does not alias (photos can be many times larger than the output).
+    if s > 2:
+        k = int(s // 1.5)
+        img = F.avg_pool2d(img, k, ceil_mode=True)
+        x0, y0, s = x0 / k, y0 / k, s / k
+    g = pixel_grid(size, size)[None] * s
+    g[:, 0] += x0
+    g[:, 1] += y0
+    h, w = img.shape[-2:]
+    grid = torch.stack([g[:, 0] / w * 2 - 1, g[:, 1] / h * 2 - 1], -1)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float) -> Tensor:
+    """``(N,)`` float: 1 where a vertex of ``pos_pix`` ``(1, N, 3)`` is the nearest surface at
+    its own pixel (within ``tol`` depth units), i.e. seen by the camera."""
+    frags = rasterize(pos_pix, faces, size)
+    h, w = size
+    zbuf = frags.depth[0]
+    xy = pos_pix[0, :, :2]
+    col = xy[:, 0].floor().long().clamp(0, w - 1)
+    row = xy[:, 1].floor().long().clamp(0, h - 1)
+    inside = (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+    z = zbuf[row, col]
+    seen = inside & (z > 0) & (pos_pix[0, :, 2] <= z + tol)
+    return seen.float()
+
+
+class TalkingHeadRenderer:
+    """Synthesises frames for one reconstructed photo.
+
+    Args:
+        model: the face model the reconstruction was fitted with.
+        recon: a :class:`~talkrig.recon.reconstruction.Reconstruction`.
+        size: output frame size (square, head and shoulders, see :func:`video_crop`).
+        relight: re-light skin by the ratio of new to source SH shading.
+    """
+
+    def __init__(self, model: MorphableModel, recon, size: int = 512, relight: bool = True,
+                 backend: str = "auto", crop_scale: float = 2.3):
+        self.model = model
+        self.recon = recon
+        self.size = size
+        self.relight = relight
+        self.backend = backend
+        self.crop_scale = crop_scale
+        self.faces = model.faces
+        self._cm = {"cm": 1.0, "mm": 10.0, "dm": 0.1, "m": 0.01}.get(model.info.units, 1.0)
+        self.source = self._prepare()
+
+    # -- set-up, once per video --------------------------------------------------------------
+    def _prepare(self) -> FrameSource:
+        m, r, s = self.model, self.recon, self.size
+        crop = video_crop(r.bbox, self.crop_scale)
+        cam = crop_camera(r.camera, crop, s)
+        with torch.no_grad():
+            v = m.vertices(r.coeffs)                       # (1, N, 3) camera space
+            pos = cam.project(v)
+            depth_scale = float(v[0, :, 2].abs().mean())
+            vis = vertex_visibility(pos, self.faces, (s, s), tol=0.004 * depth_scale)
+            # back-facing vertices were not seen even when nothing covers them
+            normals = m.normals(v)[0]
+            facing = (-(v[0] * normals).sum(-1) > 0).float()
+            shade = sh_irradiance(normals[None], r.coeffs.lighting)[0]
+        cls = triangle_classes(m)
+        if "neck" in m.region_names:
+            head = torch.zeros(m.n_vertices, dtype=torch.bool)
+            for name in ("face", "scalp", "ears"):
+                if name in m.region_names:
+                    head |= m.region(name)
+            neck = m.region("neck")[self.faces].all(1) & ~head[self.faces].any(1)
+            cls[neck & (cls == 0)] = NECK
+        head_px = float((r.bbox[2] - r.bbox[0]) * s / (crop[2] - crop[0]))
+        return FrameSource(image=crop_image(r.image, crop, s), camera=cam, src_pix=pos[0, :, :2],
+                           src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
+                           tri_class=cls, fade=border_fade(s, s), head_px=head_px)
+
+    # -- per frame ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, coeffs: Coefficients) -> Tensor:
+        """Frames for a coefficient sequence.
+
+        Args:
+            coeffs: ``T`` frames of coefficients for ``self.model``.
+        Returns:
+            ``(T, S, S, 3)`` uint8 tensor.
+        """
+        src, s = self.source, self.size
+        verts = self.model.vertices(coeffs)                # (T, N, 3)
+        pos = src.camera.project(verts)
+        frags = rasterize(pos, self.faces, (s, s), backend=self.backend)
+        t = verts.shape[0]
+        cls = src.tri_class[frags.tri].long()              # (P,)
+        skin = cls == 0
+
+        # where each covered pixel's surface point was in the photo
+        src_xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), frags, self.faces)
+        vis = interpolate_compact(src.src_visible[None, :, None].expand(t, -1, -1), frags, self.faces)[:, 0]
+        warp_ok = skin & (vis > 0.5)
+        covered = torch.zeros(t * s * s)
+        covered[frags.pix[warp_ok]] = 1.0
+        src_map = torch.zeros(t * s * s, 2)
+        src_map[frags.pix[warp_ok]] = src_xy[warp_ok]
+        covered = covered.reshape(t, 1, s, s)
+        src_map = src_map.reshape(t, s, s, 2).permute(0, 3, 1, 2)
+        flow = dense_flow(src_map, covered, src.fade, falloff=0.8 * src.head_px)
+        out = warp(src.image.expand(t, -1, -1, -1), flow)  # (T, 3, S, S)
+
+        # colour of each covered pixel: photo (already in `out`), texture, or mouth shading
+        normals = self.model.normals(verts)
+        colour = out.permute(0, 2, 3, 1).reshape(-1, 3)
+        px = frags.pix
+        pc = colour[px]
+        if self.relight:
+            shade_t = sh_irradiance(normals, self.recon.coeffs.lighting.expand(t, -1))
+            ratio = (shade_t / src.src_shade[None]).clamp(0.6, 1.6)
+            rc = interpolate_compact(ratio, frags, self.faces)
+            pc[skin] = pc[skin] * rc[skin]
+        mouth = (cls > 0) & (cls < NECK)
+        if mouth.any():
+            n_c = interpolate_compact(normals, frags, self.faces)[mouth]
+            lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
+            behind = frags.depth_c[mouth] - lip_depth
+            pc[mouth] = mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
+                                    depth_scale=self._cm)
+        colour = colour.index_copy(0, px, pc)
+        frames = colour.reshape(t, s, s, 3)
+        return (frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+    def _lip_depth(self, verts: Tensor) -> Tensor:
+        """``(T,)`` mean depth of the lips in each frame (reference for mouth darkening)."""
+        m = self.model
+        pts = verts[:, m.region("lips")] if "lips" in m.region_names else verts
+        return -pts[..., 2].mean(1)
+
+    def iter_frames(self, coeffs: Coefficients, batch: int = 8) -> Iterator[np.ndarray]:
+        """Yield ``(S, S, 3)`` uint8 frames, rendering ``batch`` at a time (memory stays flat)."""
+        for i in range(0, coeffs.frames, batch):
+            for f in self.render(coeffs[i:i + batch]):
+                yield f.numpy()

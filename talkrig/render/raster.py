@@ -1,0 +1,60 @@
+"""`rasterize`: triangles in pixel space -> :class:`Fragments`, through a swappable backend.
+
+Backends only decide visibility (which triangle is nearest at each pixel centre); barycentrics
+and depths that need gradients are recomputed here in torch from the triangle ids, so every
+backend yields the same differentiable quantities.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from talkrig.errors import InputError
+from talkrig.render.backends import BACKENDS, RawRaster, pick_backend
+from talkrig.render.fragments import Fragments, barycentrics
+
+CULL = {"none": 0, "back": 1, "front": -1}
+
+
+def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: str = "auto",
+              cull: str | bool = "none", near: float = 1e-6) -> Fragments:
+    """Z-buffered rasterization of triangle meshes at pixel centres (``col + 0.5, row + 0.5``).
+
+    Args:
+        pos_pix: ``(B, N, 3)`` float32/float64 pixel x, pixel y, depth (positive in front);
+            the output of :meth:`talkrig.render.camera.Camera.project`. Any device the backend
+            supports (``cpu``: CPU; ``nvdiffrast``: CUDA; ``pytorch3d``/``torch``: both).
+        faces: ``(F, 3)`` int64 vertex ids, counter-clockwise seen from the front.
+        size: ``(H, W)``.
+        backend: ``"auto" | "cpu" | "torch" | "pytorch3d" | "nvdiffrast"``.
+        cull: ``"none"``, ``"back"`` (drop triangles seen from behind; ``True`` means this) or
+            ``"front"``.
+        near: triangles with a vertex at depth ``<= near`` are dropped (no clipping).
+    Returns:
+        :class:`Fragments`; ``bary_c``/``depth_c`` carry gradients to ``pos_pix`` when it
+        requires grad.
+    """
+    if pos_pix.dim() != 3 or pos_pix.shape[-1] != 3:
+        raise InputError(f"rasterize: pos_pix must be (B, N, 3), got {tuple(pos_pix.shape)}")
+    if faces.dim() != 2 or faces.shape[-1] != 3:
+        raise InputError(f"rasterize: faces must be (F, 3), got {tuple(faces.shape)}")
+    cull_key = "back" if cull is True else ("none" if cull is False else cull)
+    if cull_key not in CULL:
+        raise InputError(f"rasterize: cull must be one of {', '.join(CULL)}, got {cull!r}")
+    h, w = int(size[0]), int(size[1])
+    faces = faces.to(device=pos_pix.device, dtype=torch.int64)
+    name = pick_backend(backend, pos_pix.device)
+    raw: RawRaster = BACKENDS[name](pos_pix.detach(), faces, (h, w), CULL[cull_key], near)
+    tri_id = raw.tri_id
+    if raw.pix is None:
+        pix = torch.nonzero(tri_id.reshape(-1) >= 0)[:, 0]
+    else:
+        pix = raw.pix
+    tri = tri_id.reshape(-1).index_select(0, pix).long()
+    if raw.bary is None or (pos_pix.requires_grad and torch.is_grad_enabled()) \
+            or pos_pix.dtype != raw.bary.dtype:
+        bary, depth = barycentrics(pos_pix, faces, pix, tri, (h, w))
+    else:
+        bary, depth = raw.bary, raw.depth
+    return Fragments(tri_id=tri_id, pix=pix, tri=tri, bary_c=bary, depth_c=depth, size=(h, w))

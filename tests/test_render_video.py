@@ -1,0 +1,130 @@
+"""`talkrig render` / `talkrig edit` end to end: real photo, real TTS, real encoder."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PHOTO = REPO / "examples" / "astronaut.jpg"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "talkrig.cli.main", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def recon():
+    import talkrig
+
+    return talkrig.reconstruct(PHOTO)
+
+
+@pytest.fixture(scope="module")
+def short_anim():
+    import talkrig
+
+    return talkrig.animate(text="Hello, my name is Bob.", emotion="happy", pose="natural", seed=1)
+
+
+def test_render_video_decodes_with_audio_in_sync(tmp_path, recon, short_anim):
+    import talkrig
+    from talkrig.io.video import read_video
+
+    out = tmp_path / "hello.mp4"
+    report = talkrig.render_video(recon, short_anim, out, size=256)
+    clip = read_video(out)
+    frames = clip.read_frames()
+    assert frames.shape[1:] == (256, 256, 3)
+    assert len(frames) == short_anim.n_frames == report.frames
+    audio = clip.audio()
+    # first and last frame within one frame of the audio
+    assert abs(len(audio) / 16000 - short_anim.duration) <= 1 / short_anim.fps + 1e-3
+    assert abs(len(frames) / clip.fps - len(short_anim.audio) / short_anim.sample_rate) <= 1 / clip.fps
+    # the face moves: the mouth region changes over the clip, the frame is not a still
+    assert np.abs(frames.astype(np.int16) - frames[0]).max() > 40
+    assert list(tmp_path.iterdir()) == [out]  # no temporary files left behind
+
+
+def test_still_pose_does_not_flicker_outside_face(recon):
+    import talkrig
+    from talkrig.render.frames import TalkingHeadRenderer
+
+    anim = talkrig.animate(text="Peter picked a pepper.", pose="still", seed=0)
+    model = talkrig.load_model(recon.model_name)
+    r = TalkingHeadRenderer(model, recon, size=256)
+    frames = np.stack(list(r.iter_frames(anim.to_coefficients(model, talkrig.api.neutral_base(recon)))))
+    # outside a generous face box the picture must stay put: <= 1 grey level mean change
+    x0, y0, x1, y1 = _face_box(recon, 256)
+    mask = np.ones((256, 256), bool)
+    mask[y0:y1, x0:x1] = False
+    diffs = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(-1)[:, mask]
+    assert diffs.mean() <= 1.0
+
+
+def _face_box(recon, size):
+    x0, y0, x1, _ = recon.crop
+    s = size / (x1 - x0)
+    bx0, by0, bx1, by1 = recon.bbox
+    pad = 0.25 * (bx1 - bx0)
+    box = np.array([(bx0 - pad - x0) * s, (by0 - pad - y0) * s, (bx1 + pad - x0) * s, (by1 + 1.6 * pad - y0) * s])
+    return np.clip(box, 0, size).astype(int)
+
+
+def test_render_image_emotion_changes_face(recon):
+    import talkrig
+
+    neutral = talkrig.render_image(recon, size=256)
+    sad = talkrig.render_image(recon, size=256, emotion="sad", intensity=1.0)
+    turned = talkrig.render_image(recon, size=256, yaw=15)
+    assert neutral.shape == (256, 256, 3)
+    assert np.abs(sad.astype(int) - neutral).mean() > 0.3
+    assert np.abs(turned.astype(int) - neutral).mean() > np.abs(sad.astype(int) - neutral).mean()
+
+
+# -- bad input: one line, non-zero exit, no output file -------------------------------------
+
+@pytest.mark.parametrize("case", ["no_face", "unreadable_photo", "unreadable_audio", "empty_text",
+                                  "unknown_emotion", "unwritable_output"])
+def test_render_bad_input(tmp_path, case):
+    out = tmp_path / "out.mp4"
+    photo = str(PHOTO)
+    args = ["--text", "hello there"]
+    if case == "no_face":
+        from PIL import Image
+
+        Image.fromarray(np.full((256, 256, 3), 120, np.uint8)).save(tmp_path / "blank.png")
+        photo = str(tmp_path / "blank.png")
+    elif case == "unreadable_photo":
+        (tmp_path / "bad.jpg").write_bytes(b"not an image at all")
+        photo = str(tmp_path / "bad.jpg")
+    elif case == "unreadable_audio":
+        (tmp_path / "bad.wav").write_bytes(b"RIFF????WAVEjunk")
+        args = ["--audio", str(tmp_path / "bad.wav")]
+    elif case == "empty_text":
+        args = ["--text", "   "]
+    elif case == "unknown_emotion":
+        args += ["--emotion", "hangry"]
+    elif case == "unwritable_output":
+        out = tmp_path / "missing-dir" / "out.mp4"
+    res = run_cli("render", photo, *args, "-o", str(out), "--size", "256", "--quiet")
+    assert res.returncode != 0
+    lines = [l for l in res.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".mp4" or ".part" in p.name] == []
+
+
+def test_edit_cli_writes_png(tmp_path):
+    out = tmp_path / "sad.png"
+    res = run_cli("edit", str(PHOTO), "--emotion", "sad", "--intensity", "0.6", "--yaw", "10",
+                  "-o", str(out), "--size", "256")
+    assert res.returncode == 0, res.stderr
+    from PIL import Image
+
+    assert Image.open(out).size == (256, 256)
