@@ -11,6 +11,13 @@ Python API (each a plain function over small typed objects, see :mod:`talkrig.ap
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# torch and numba both run OpenMP thread pools; with the default (active) wait policy the idle
+# pool spins while the other works, which cost talkrig's frame loop 3x on a 2-core CPU.
+# setdefault: a user's own choice wins; it only takes effect if torch is not imported yet.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from talkrig.errors import InputError, NoFaceError, TalkrigError  # noqa: E402
 from talkrig.model import ARKIT_52, Coefficients, MorphableModel, load_model  # noqa: E402
 

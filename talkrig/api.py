@@ -32,8 +32,8 @@ def _model_for(recon, model: MorphableModel | str | None) -> MorphableModel:
 
 
 def reconstruct(image, model: str | MorphableModel = "default", **kw):
-    """Fit a face model to one photo; see :func:`talkrig.recon.reconstruct`."""
-    from talkrig.recon import reconstruct as _reconstruct
+    """Fit a face model to one photo; see :func:`talkrig.recon.api.reconstruct`."""
+    from talkrig.recon.api import reconstruct as _reconstruct
 
     return _reconstruct(image, model=model, **kw)
 
@@ -68,23 +68,42 @@ class VideoReport:
         return self.frames / max(self.seconds, 1e-9)
 
 
+def lipsync_self_checks(anim, model: MorphableModel) -> dict[str, float]:
+    """Cheap checks of an animation on the model's geometry (no video decoding): share of
+    frames with closed lips inside pauses >= 150 ms, share of p/b/m with a closed frame, and
+    Pearson r of jaw opening against loudness. ``talkrig eval`` measures the same on pixels."""
+    from talkrig.animate import metrics
+    from talkrig.animate.loudness import runs, voice_activity
+
+    times, active = voice_activity(anim.audio, anim.sample_rate)
+    hop = float(times[1] - times[0]) if len(times) > 1 else 0.01
+    pauses = [(float(times[a]), float(times[b - 1])) for a, b, v in runs(active)
+              if not v and (b - a) * hop >= 0.15]
+    closed = metrics.mouth_closed(anim.expression, model)
+    pause, _ = metrics.pause_closure(closed, pauses, anim.fps)
+    pbm, _ = metrics.bilabial_closure(closed, anim.phonemes, anim.fps)
+    r = metrics.jaw_loudness_r(anim.expression, anim.audio, anim.fps, anim.sample_rate)
+    return {"closed_in_pauses": pause, "closed_on_pbm": pbm, "jaw_loudness_r": r}
+
+
 def render_frames(recon, anim, model: MorphableModel | str | None = None, size: int = 512,
-                  batch: int = 8, relight: bool = True) -> Iterator[np.ndarray]:
-    """Yield the ``(size, size, 3)`` uint8 frames of ``anim`` applied to ``recon``."""
+                  batch: int = 8, relight: bool = True, debug: bool = False) -> Iterator[np.ndarray]:
+    """Yield the ``(size, size, 3)`` uint8 frames of ``anim`` applied to ``recon``
+    (``(size, 2 * size, 3)`` with ``debug``: frame and mesh overlay side by side)."""
     from talkrig.render.frames import TalkingHeadRenderer
 
     if size not in SIZES:
         raise InputError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
     m = _model_for(recon, model)
     coeffs = anim.to_coefficients(m, neutral_base(recon))
-    renderer = TalkingHeadRenderer(m, recon, size=size, relight=relight)
+    renderer = TalkingHeadRenderer(m, recon, size=size, relight=relight, debug=debug)
     yield from renderer.iter_frames(coeffs, batch=batch)
 
 
 def render_video(recon, anim, path: str | Path, model: MorphableModel | str | None = None,
                  size: int = 512, frames_dir: str | Path | None = None,
                  progress: Callable[[int, int], None] | None = None, crf: int = 20,
-                 preset: str = "veryfast") -> VideoReport:
+                 preset: str = "veryfast", debug: bool = False) -> VideoReport:
     """Render ``anim`` on ``recon`` into an H.264 + AAC mp4 at ``path`` (written atomically).
 
     Frames are streamed to the encoder, so memory does not grow with the length. ``progress``
@@ -100,9 +119,9 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
     if frames_dir is not None:
         frames_dir = Path(frames_dir)
         frames_dir.mkdir(parents=True, exist_ok=True)
-    with VideoWriter(path, anim.fps, (size, size), audio=anim.audio, sample_rate=anim.sample_rate,
+    with VideoWriter(path, anim.fps, (size * (2 if debug else 1), size), audio=anim.audio, sample_rate=anim.sample_rate,
                      crf=crf, preset=preset) as writer:
-        for i, frame in enumerate(render_frames(recon, anim, model, size)):
+        for i, frame in enumerate(render_frames(recon, anim, model, size, debug=debug)):
             writer.write(frame)
             if frames_dir is not None:
                 from PIL import Image
@@ -111,7 +130,9 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
             if progress is not None:
                 progress(i + 1, total)
     seconds = time.perf_counter() - t0
-    return VideoReport(path=path, frames=total, duration=anim.duration, fps=anim.fps, seconds=seconds)
+    checks = lipsync_self_checks(anim, _model_for(recon, model))
+    return VideoReport(path=path, frames=total, duration=anim.duration, fps=anim.fps,
+                       seconds=seconds, checks=checks)
 
 
 def edit_coefficients(recon, model: MorphableModel, expression: dict[str, float] | None = None,

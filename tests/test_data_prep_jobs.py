@@ -54,11 +54,12 @@ def test_sigkill_at_random_moments_loses_nothing(clips_dir, tmp_path):
         # result must still equal the two-worker reference)
         proc = subprocess.Popen(prep_cmd(clips_dir, out, workers=1), env=env, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.2, t_ref))
-        if proc.poll() is None:
+        try:
+            proc.wait(timeout=rng.uniform(0.2, t_ref))
+        except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the job and its workers, mid-write or not
             kills += 1
-        proc.wait()
+            proc.wait()
         for p in out.rglob("*.npz") if out.exists() else []:  # no half-written shard, ever
             import numpy as np
 

@@ -42,7 +42,8 @@ def test_interior_position_gradients():
     def loss(p):
         return (interpolate(col, rasterize(p, f, size), f) * w).sum()
 
-    g = _fd_check(loss, pos, torch.arange(pos.numel()), ids_fn=lambda p: rasterize(p, f, size).tri_id)
+    idx = torch.randperm(pos.numel(), generator=torch.Generator().manual_seed(10))[:45]
+    g = _fd_check(loss, pos, idx, ids_fn=lambda p: rasterize(p, f, size).tri_id)
     assert g.abs().max() > 1e-3  # not trivially zero
 
 
@@ -64,7 +65,7 @@ def test_silhouette_gradients_need_antialias():
     pos = cam.project(v)
     p = pos.detach().clone().requires_grad_()
     loss(p, aa=False).backward()
-    assert p.grad.abs().max() == 0
+    assert p.grad.abs().max() < 1e-12  # (sum of barycentrics is 1: only round-off)
     g = _fd_check(loss, pos, torch.arange(pos.numel()), eps=1e-5,
                   ids_fn=lambda q: rasterize(q, f, size).tri_id)
     assert g.reshape(3, 3)[:, :2].abs().min() > 1e-3  # every corner's x and y get a gradient
@@ -81,8 +82,8 @@ def test_occlusion_silhouette_gradients():
         fr = rasterize(p, f, size)
         return (antialias(interpolate(col, fr, f), fr, p, f) * w).sum()
 
-    _fd_check(loss, pos, torch.arange(pos.numel()), eps=1e-6,
-              ids_fn=lambda q: rasterize(q, f, size).tri_id)
+    idx = torch.randperm(pos.numel(), generator=torch.Generator().manual_seed(9))[:30]
+    _fd_check(loss, pos, idx, eps=1e-6, ids_fn=lambda q: rasterize(q, f, size).tri_id)
 
 
 def test_interpolate_gradcheck_numba_and_matches_torch_path():
@@ -98,7 +99,7 @@ def test_interpolate_gradcheck_numba_and_matches_torch_path():
     ref = fr.scatter((fr.bary_c[:, :, None] * gather_vertices(attr, f, fr.tri, fr.batch_index)).sum(1))
     out = interpolate(attr, fr, f)
     torch.testing.assert_close(out, ref)
-    ga = torch.autograd.grad((out * out).sum(), (attr, pos))
+    ga = torch.autograd.grad((out * out).sum(), (attr, pos), retain_graph=True)
     gb = torch.autograd.grad((ref * ref).sum(), (attr, pos))
     for x, y in zip(ga, gb):
         torch.testing.assert_close(x, y)
@@ -117,9 +118,11 @@ def test_sh_and_albedo_gradcheck():
     light[:, [0, 9, 18]] = 0.8
     light += 0.1 * torch.randn(1, 27, dtype=D, generator=torch.Generator().manual_seed(5))
     alb = torch.rand(1, v.shape[1], 3, dtype=D, generator=torch.Generator().manual_seed(6))
-    light.requires_grad_()
-    alb.requires_grad_()
-    assert torch.autograd.gradcheck(lambda l, a: r(v, cam, albedo=a, lighting=l).image, (light, alb))
+    w = torch.rand(1, 24, 24, 3, dtype=D, generator=torch.Generator().manual_seed(11))
+    assert torch.autograd.gradcheck(lambda l: (r(v, cam, albedo=alb, lighting=l).image * w).sum((1, 2)),
+                                    (light.requires_grad_(),))
+    idx = torch.randperm(alb.numel(), generator=torch.Generator().manual_seed(12))[:30]
+    _fd_check(lambda a: (r(v, cam, albedo=a, lighting=light.detach()).image * w).sum(), alb, idx)
 
 
 def test_renderer_vertex_gradients_fd():

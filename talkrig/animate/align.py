@@ -3,7 +3,7 @@
 * :func:`align` - forced alignment to a known transcript. Pocketsphinx aligns in two passes
   (``set_align_text`` + decode gives words, ``set_alignment`` + decode again gives phones).
   Its phone pass fails on long utterances, so the word pass runs over the whole file and the
-  phone pass over chunks of at most ~8 s cut at the word boundaries it found.
+  phone pass over chunks of at most ~5 s cut at the word boundaries it found.
 * :func:`recognize` - no transcript: large-vocabulary word recognition with the shipped
   language model, then forced alignment of the hypothesis (free phone recognition is poor,
   see shared/NOTES.md).
@@ -27,7 +27,7 @@ from talkrig.animate.speech import Speech
 from talkrig.errors import InputError
 
 FRAME_S = 0.01  # pocketsphinx frame period (frate 100)
-_CHUNK_S = 8.0
+_CHUNK_S = 5.0
 _DECODERS: dict[str, object] = {}
 _LOCK = threading.RLock()
 
@@ -112,22 +112,46 @@ def _phone_pass(decoder, audio: np.ndarray, words: list[str]) -> list | None:
     return phones, spoken
 
 
-def _chunks(segs: list, duration: float) -> list[tuple[float, float, list[str]]]:
-    """Cut word segments into chunks of <= ~8 s, preferring cuts in silences."""
-    out, start, words = [], 0.0, []
+def _is_filler(word: str) -> bool:
+    return word.startswith(("<", "["))
+
+
+def _index_words(segs: list, words: list[str]) -> list[tuple[float, float, str, int]]:
+    """Real word segments with their index in the transcript. The word pass can drop a word
+    (seen with a short "the"), so segments are matched to the transcript in order."""
+    out, j = [], 0
     for a, b, w in segs:
-        real = not (w.startswith("<") or w.startswith("["))
-        if real:
-            words.append(re.sub(r"\(\d+\)$", "", w))
-        if b - start >= _CHUNK_S and words and (not real or b - start >= 1.5 * _CHUNK_S):
-            cut = (a + b) / 2 if not real else b
-            out.append((start, cut, words))
-            start, words = cut, []
-    if words or not out:
-        out.append((start, duration, words))
-    elif out:
-        out[-1] = (out[-1][0], duration, out[-1][2])
+        if _is_filler(w):
+            continue
+        w = re.sub(r"\(\d+\)$", "", w)
+        k = next((k for k in range(j, min(j + 4, len(words))) if words[k] == w), None)
+        if k is not None:
+            out.append((a, b, w, k))
+            j = k + 1
     return out
+
+
+def _chunks(segs: list, duration: float) -> list[float]:
+    """Cut times splitting the file into chunks of <= ~5 s, preferring the middle of silences."""
+    cuts, start = [0.0], 0.0
+    for a, b, w in segs:
+        if b - start >= _CHUNK_S and (_is_filler(w) or b - start >= 1.5 * _CHUNK_S):
+            cut = (a + b) / 2 if _is_filler(w) else b
+            if cut - start > 0.5 and duration - cut > 0.5:
+                cuts.append(cut)
+                start = cut
+    return cuts + [duration]
+
+
+def _words_between(indexed: list, words: list[str], c0: float, c1: float) -> list[str]:
+    """Transcript words from the first word starting in ``[c0, c1)`` up to the first word of
+    the next stretch (so words the word pass dropped stay with their neighbours)."""
+    mids = [((a + b) / 2, k) for a, b, _, k in indexed]
+    lo = next((k for m, k in mids if m >= c0), len(words))
+    hi = next((k for m, k in mids if m >= c1), len(words))
+    if c0 <= 0.0:
+        lo = 0
+    return words[lo:hi]
 
 
 def align(audio: np.ndarray, transcript: str, sample_rate: int = 16000) -> Speech:
@@ -142,8 +166,8 @@ def align(audio: np.ndarray, transcript: str, sample_rate: int = 16000) -> Speec
     if not words:
         raise InputError("transcript has no words")
     duration = len(audio) / sample_rate
-    dec = _decoder("align")
     with _LOCK:
+        dec = _decoder("align")
         _ensure_words(dec, words)
         segs = _word_pass(dec, audio, words)
         if segs is None:
@@ -152,36 +176,38 @@ def align(audio: np.ndarray, transcript: str, sample_rate: int = 16000) -> Speec
             segs = _word_pass(dec, audio, words)
         if segs is None:
             return energy_segments(audio, sample_rate)
+        indexed = _index_words(segs, words)
+        cuts = _chunks(segs, duration)
         phones, spoken = [], []
-        for c0, c1, _ in _chunks(segs, duration):
-            p, w = _align_chunk(dec, audio, sample_rate, segs, c0, c1)
+        for c0, c1 in zip(cuts[:-1], cuts[1:]):
+            p, w = _align_chunk(dec, audio, sample_rate, segs, indexed, words, c0, c1)
             phones += p
             spoken += w
     return Speech(audio=audio, sample_rate=sample_rate, phonemes=_cover(phones, duration),
                   words=spoken, source="align")
 
 
-def _align_chunk(dec, audio, sample_rate, segs, c0, c1, depth=0):
+def _align_chunk(dec, audio, sample_rate, segs, indexed, words, c0, c1, depth=0):
     """Phones and words of ``[c0, c1)`` (absolute times). On failure the chunk is split at
-    its longest inner silence (or its middle word boundary) and retried; at the bottom each
-    word's dictionary phones share the word's interval evenly."""
-    inner = [(a, b, w) for a, b, w in segs if c0 <= (a + b) / 2 < c1]
-    real = [(a, b, re.sub(r"\(\d+\)$", "", w)) for a, b, w in inner if not w.startswith(("<", "["))]
+    its longest inner silence (or its middle word) and retried; at the bottom each word's
+    dictionary phones share the word's interval from the word pass evenly."""
+    cwords = _words_between(indexed, words, c0, c1)
     i0, i1 = int(round(c0 * sample_rate)), int(round(c1 * sample_rate))
-    res = _phone_pass(dec, audio[i0:i1], [w for _, _, w in real])
+    res = _phone_pass(dec, audio[i0:i1], cwords)
     if res is not None:
         return [(a + c0, b + c0, p) for a, b, p in res[0]], [(a + c0, b + c0, w) for a, b, w in res[1]]
-    if len(real) >= 2 and depth < 4:
-        gaps = [(b - a, (a + b) / 2) for a, b, w in inner if w.startswith(("<", "[")) and c0 < a and b < c1]
-        cut = max(gaps)[1] if gaps else real[len(real) // 2][0]
-        p0, w0 = _align_chunk(dec, audio, sample_rate, segs, c0, cut, depth + 1)
-        p1, w1 = _align_chunk(dec, audio, sample_rate, segs, cut, c1, depth + 1)
+    inner = [(a, b, w) for a, b, w, _ in indexed if c0 <= (a + b) / 2 < c1]
+    if len(inner) >= 2 and depth < 4:
+        gaps = [(b - a, (a + b) / 2) for a, b, w in segs if _is_filler(w) and c0 < a and b < c1]
+        cut = max(gaps)[1] if gaps else inner[len(inner) // 2][0]
+        p0, w0 = _align_chunk(dec, audio, sample_rate, segs, indexed, words, c0, cut, depth + 1)
+        p1, w1 = _align_chunk(dec, audio, sample_rate, segs, indexed, words, cut, c1, depth + 1)
         return p0 + p1, w0 + w1
     phones = []
-    for a, b, w in real:
+    for a, b, w in inner:
         pron = (dec.lookup_word(w) or "AH").split()
         phones += split_segment(a, b, tuple(normalize(p) for p in pron))
-    return phones, real
+    return phones, inner
 
 
 def recognize(audio: np.ndarray, sample_rate: int = 16000) -> Speech:

@@ -14,9 +14,9 @@ EMFACS as summarised in Ekman, Friesen & Hager, FACS Investigator's Guide, 2002)
     neutral    (none)
 
 Each AU is mapped onto ARKit blendshapes (:data:`AU_TO_ARKIT`). Lip sync keeps priority on
-the lips: the jaw-drop AU26 is not applied (the mouth must close in pauses) and the lip
-shapes that compete with visemes are attenuated while the visemes need the lips
-(:func:`compose`).
+the lips: the jaw-drop AU26 is not applied and the lip-parting AUs 10/16 act only while
+speaking (the mouth must close in pauses), lip corners give way to rounding and every lip
+shape gives way to a /p b m/ seal (:func:`compose`).
 
 Spec strings (CLI and API):
     ``happy``                     one emotion
@@ -227,7 +227,9 @@ def compose(speech: np.ndarray, emotion: np.ndarray, seal: np.ndarray, rounding:
     other = [i for i in range(len(ARKIT_52)) if i not in owned]
     gate = np.ones((len(speech), len(ARKIT_52)), np.float32)
     gate[:, idx(LIP_CORNERS)] = (1.0 - 0.8 * np.clip(rounding, 0, 1))[:, None]
-    gate[:, idx(LIP_OPENING)] = ((1.0 - seal) * (0.4 + 0.6 * (1.0 - speaking)))[:, None]
+    # Lip-parting AUs (10, 16) only act while the mouth is open for speech: in pauses the
+    # lips rest together and on /p b m/ they seal.
+    gate[:, idx(LIP_OPENING)] = ((1.0 - seal) * 0.6 * speaking)[:, None]
     e = emotion * gate
     # Emotion adds onto speech where both act (e.g. a smile and a wide /i/ stretch): keep the
     # larger demand rather than summing, so shapes do not overshoot.

@@ -155,8 +155,15 @@ def pause_intervals(phonemes: list, vad_pauses: list[tuple[float, float]] | None
                     min_pause_s: float = 0.1) -> list[tuple[float, float]]:
     """Silences long enough to close the mouth: ``SIL`` phones >= ``min_pause_s`` plus any
     pauses found in the audio itself."""
-    out = [(a, b) for a, b, p in phonemes if p == SIL and b - a >= min_pause_s]
-    return sorted(out + list(vad_pauses or []))
+    sil = [(a, b) for a, b, p in phonemes if p == SIL]
+    out = [(a, b) for a, b in sil if b - a >= min_pause_s]
+    for a, b in vad_pauses or []:
+        # Quiet consonants (/f/, /th/, stop closures) can look like silence to an energy
+        # detector: trust it only where the timings agree or the silence is long.
+        covered = sum(max(0.0, min(b, d) - max(a, c)) for c, d in sil)
+        if covered >= 0.5 * (b - a) or b - a >= 0.3:
+            out.append((a, b))
+    return sorted(out)
 
 
 def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None = None,

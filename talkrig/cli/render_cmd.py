@@ -39,6 +39,7 @@ def render(
     model: str = typer.Option("default", "--model", help="Face model: default, ict or a path."),
     face_index: int = typer.Option(0, "--face-index", help="Which face when the photo has several (0 = largest)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also save every frame as PNG here."),
+    debug: bool = typer.Option(False, "--debug", help="Side by side with the mesh overlay."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or report."),
 ) -> None:
     """Render a talking-head MP4 (H.264 + AAC) from one photo."""
@@ -63,11 +64,16 @@ def render(
     with Progress(TextColumn("rendering"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("render", total=anim.n_frames)
-        report = api.render_video(recon, anim, output, model=model, size=size, frames_dir=frames,
+        report = api.render_video(recon, anim, output, model=model, size=size, frames_dir=frames, debug=debug,
                                   progress=lambda done, total: bar.update(task, completed=done))
     console.print(f"wrote {report.path} ({report.frames} frames, {report.duration:.2f} s, "
                   f"{size}x{size} @ {fps:g} fps) in {report.seconds:.1f} s "
                   f"({report.render_fps:.1f} frames/s)")
+    c = {k: ("n/a" if v != v else f"{v:.0%}") for k, v in report.checks.items()}
+    r = report.checks["jaw_loudness_r"]
+    console.print(f"lip-sync self-checks: lips closed in {c['closed_in_pauses']} of pause frames, "
+                  f"on {c['closed_on_pbm']} of p/b/m; jaw-loudness r = {'n/a' if r != r else f'{r:.2f}'} "
+                  f"(measure the video itself with `talkrig eval {output}`)")
 
 
 def _parse_weights(text: str | None) -> dict[str, float]:

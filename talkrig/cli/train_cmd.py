@@ -46,7 +46,7 @@ def train_renderer(
             cfg = load_checkpoint(init).config.replace(**overrides)
     td = open_training_data(data, cfg, holdout_seconds)
     if resume or init is not None:
-        if td.cond_channels != cfg.cond_channels:
+        if list(td.cond_channels.items()) != list(cfg.cond_channels.items()):
             raise InputError(f"{data} carries {', '.join(td.cond_channels)} but the checkpoint needs "
                              f"{', '.join(cfg.cond_channels)}")
     else:

@@ -113,22 +113,45 @@ def arkit_init(model: MorphableModel, blendshapes: dict[str, float] | None) -> n
 
 @dataclass
 class FitSettings:
-    """Weights and iteration counts of the landmark fit."""
+    """Weights and iteration counts of the landmark fit (residuals are in units of the face
+    size, so the weights do not depend on the photo's resolution)."""
 
-    robust_scale: float = 0.02  # Cauchy scale, fraction of the face size
-    id_prior: float = 2e-3  # weight of |id / id_std|^2
-    exp_prior: float = 1e-3  # weight of |e - e0|^2 (blendshapes) or |e / std|^2 (PCA)
-    exp_bounds: float = 10.0  # penalty weight keeping blendshapes in [0, 1]
-    rigid_iters: int = 15
-    full_iters: int = 60
+    robust_scale: float = 0.03  # Cauchy scale, fraction of the face size
+    id_prior: float = 5e-6  # weight of |id / id_std|^2
+    exp_prior: float = 2e-5  # weight of |e - e0|^2 (blendshapes) or |e / std|^2 (PCA)
+    rigid_iters: int = 4
+    full_iters: int = 16
     fit_identity: bool = True
     fit_expression: bool = True
+
+
+def _skew(v: np.ndarray) -> np.ndarray:
+    """``(..., 3, 3)`` cross-product matrices of ``(..., 3)`` vectors."""
+    z = np.zeros(v.shape[:-1])
+    return np.stack([np.stack([z, -v[..., 2], v[..., 1]], -1),
+                     np.stack([v[..., 2], z, -v[..., 0]], -1),
+                     np.stack([-v[..., 1], v[..., 0], z], -1)], -2)
+
+
+def _rodrigues(w: np.ndarray) -> np.ndarray:
+    th = float(np.linalg.norm(w))
+    if th < 1e-12:
+        return np.eye(3)
+    k = _skew(w / th)
+    return np.eye(3) + np.sin(th) * k + (1 - np.cos(th)) * (k @ k)
 
 
 def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndarray,
                   weights: np.ndarray, camera: Camera, exp_init: np.ndarray | None = None,
                   settings: FitSettings | None = None) -> tuple[Coefficients, dict]:
-    """Fit pose, identity and expression to 2D points.
+    """Fit pose, identity and expression to 2D points (robust Levenberg-Marquardt).
+
+    The shape is linear in the coefficients and the camera a pinhole, so the Jacobian is
+    written out: for a model point ``p = mean + B c`` posed as ``X = R p + t`` and projected
+    with ``u = cx - f X/Z``, ``v = cy + f Y/Z``, ``dX/dc = R B``, ``dX/dt = I`` and
+    ``dX/dw = -[R p]x`` for a rotation update ``R <- exp([w]x) R``. Each iteration solves the
+    damped normal equations with Cauchy (IRLS) weights and Gaussian priors; blendshape weights
+    are projected onto [0, 1] after every step.
 
     Args:
         model: the face model (for prior statistics and sizes).
@@ -138,81 +161,121 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         exp_init: ``(E,)`` starting expression (e.g. :func:`arkit_init`).
     Returns:
         ``(coeffs, info)``: coefficients (T=1; albedo zeros, lighting ambient) and a dict with
-        ``rms_px`` (weighted RMS reprojection error in pixels).
+        ``rms_px`` (weighted RMS reprojection error in pixels) and ``face_size_px``.
     """
     st = settings or FitSettings()
-    k, e_n = model.n_identity, model.n_expression
-    tgt = torch.as_tensor(target, dtype=torch.float32)
-    wts = torch.as_tensor(weights, dtype=torch.float32)
+    k_id, k_ex = model.n_identity, model.n_expression
+    tgt = np.asarray(target, np.float64)
+    wts = np.asarray(weights, np.float64)
     wts = wts / wts.sum()
-    size = float(np.linalg.norm(target.max(0) - target.min(0)))
-    c_robust = st.robust_scale * size
+    size = float(np.linalg.norm(tgt.max(0) - tgt.min(0)))
     cx, cy = camera.principal
-    focal = float(torch.as_tensor(camera.focal).reshape(-1)[0])
-    e0 = torch.as_tensor(exp_init if exp_init is not None else np.zeros(e_n), dtype=torch.float32)
+    f = float(torch.as_tensor(camera.focal).reshape(-1)[0])
+    blend = bool(model.info.exp_is_blendshape)
+    id_bounds = (model.info.extra or {}).get("identity_bounds")  # e.g. MakeHuman targets in [-1, 1]
+    e0 = np.asarray(exp_init if exp_init is not None else np.zeros(k_ex), np.float64)
 
+    mean = surface.mean.double().numpy()
+    basis = torch.cat([surface.id_basis, surface.exp_basis]).double().numpy()  # (K, P, 3)
+    id_std = model.id_std.double().clamp(min=1e-8).numpy()
+    exp_std = model.exp_std.double().clamp(min=1e-8).numpy()
+    # optimise whitened identity z = id / std; expression as is (blendshapes) or whitened (PCA)
+    scale = np.concatenate([id_std, np.ones(k_ex) if blend else exp_std])
+    basis = basis * scale[:, None, None]
+    n_c = len(scale)
+    c = np.concatenate([np.zeros(k_id), e0 if blend else e0 / exp_std])
+    c_prior = np.concatenate([np.zeros(k_id), e0 if blend else np.zeros(k_ex)])
+    prior_w = np.concatenate([np.full(k_id, st.id_prior), np.full(k_ex, st.exp_prior)])
+    free = np.concatenate([np.full(k_id, st.fit_identity), np.full(k_ex, st.fit_expression)])
+    bflat = basis.reshape(n_c, -1)
+    basis_t = np.ascontiguousarray(basis.transpose(1, 2, 0))  # (P, 3, K)
+
+    p0 = mean + (c @ bflat).reshape(-1, 3)
+    ang0, t = initial_pose(p0, tgt, wts, camera)
+    rot = euler_to_matrix(torch.as_tensor(ang0, dtype=torch.float64)).numpy()
+    t = np.asarray(t, np.float64)
+    c_rob2 = (st.robust_scale * size) ** 2
+
+    def residual(rot, t, c):
+        p = mean + (c @ bflat).reshape(-1, 3)
+        x = p @ rot.T + t
+        z = x[:, 2]
+        uv = np.stack([cx - f * x[:, 0] / z, cy + f * x[:, 1] / z], 1)
+        return uv - tgt, p, x
+
+    def cost(r, c):
+        d2 = (r ** 2).sum(1)
+        data = (wts * np.log1p(d2 / c_rob2)).sum()
+        return data + (prior_w * (c - c_prior) ** 2).sum()
+
+    r, p, x = residual(rot, t, c)
+    cur = cost(r, c)
+    lam = 1e-3
+    total = st.rigid_iters + st.full_iters
+    for it in range(total):
+        shape_on = it >= st.rigid_iters
+        z = x[:, 2]
+        jp = np.zeros((len(x), 2, 3))
+        jp[:, 0, 0] = -f / z
+        jp[:, 0, 2] = f * x[:, 0] / z ** 2
+        jp[:, 1, 1] = f / z
+        jp[:, 1, 2] = -f * x[:, 1] / z ** 2
+        rp = p @ rot.T
+        j_rot = -(jp[:, :, :, None] * _skew(rp)[:, None]).sum(2)  # (P, 2, 3)
+        cols = [j_rot, jp]
+        if shape_on:  # d(uv)/dc = jp R B, batched over points
+            cols.append(np.matmul(jp @ rot, basis_t))  # (P, 2, K)
+        jac = np.concatenate(cols, 2)  # (P, 2, n)
+        n = jac.shape[2]
+        # IRLS weights of the Cauchy loss, in units of the robust scale
+        d2 = (r ** 2).sum(1)
+        w_i = np.repeat(wts / (c_rob2 + d2), 2)
+        j2 = jac.reshape(-1, n)
+        jw = j2 * w_i[:, None]
+        h = jw.T @ j2
+        g = jw.T @ r.reshape(-1)
+        if shape_on:
+            pw = prior_w * 0.5  # d/dc of sum(prior_w (c-c0)^2) matched to the 0.5-scaled IRLS system
+            h[6:, 6:] += np.diag(pw)
+            g[6:] += pw * (c - c_prior)
+            fixed = np.flatnonzero(~free) + 6
+            h[fixed, :] = 0
+            h[:, fixed] = 0
+            h[fixed, fixed] = 1
+            g[fixed] = 0
+        for _ in range(6):
+            a = h + lam * np.diag(np.diag(h) + 1e-12)
+            try:
+                delta = -np.linalg.solve(a, g)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            rot_n = _rodrigues(delta[:3]) @ rot
+            t_n = t + delta[3:6]
+            c_n = c.copy()
+            if shape_on:
+                c_n = c + delta[6:n]
+                if blend:
+                    c_n[k_id:] = np.clip(c_n[k_id:], 0.0, 1.0)
+                if id_bounds is not None:
+                    c_n[:k_id] = np.clip(c_n[:k_id], id_bounds[0] / id_std, id_bounds[1] / id_std)
+            r_n, p_n, x_n = residual(rot_n, t_n, c_n)
+            new = cost(r_n, c_n)
+            if new <= cur:
+                rot, t, c, r, p, x, cur = rot_n, t_n, c_n, r_n, p_n, x_n, new
+                lam = max(lam / 3, 1e-7)
+                break
+            lam *= 4
+        else:
+            if shape_on:
+                break
+
+    coeffs_c = c * scale
     with torch.no_grad():
-        p0 = surface.points(torch.zeros(1, k), e0[None])[0].numpy()
-    ang0, t0 = initial_pose(p0, target, weights, camera)
-    depth0 = -float(t0[2])
-
-    rot = torch.tensor(ang0, dtype=torch.float32, requires_grad=True)
-    # translation in units of the initial depth keeps x, y and z equally conditioned
-    tr = torch.tensor(t0 / depth0, dtype=torch.float32, requires_grad=True)
-    ident = torch.zeros(k, requires_grad=True)
-    expr = e0.clone().requires_grad_(True)
-    id_std = model.id_std.clamp(min=1e-8)
-    exp_std = model.exp_std.clamp(min=1e-8)
-    blend = model.info.exp_is_blendshape
-
-    def loss_fn(use_shape: bool) -> Tensor:
-        i_ = ident * id_std if use_shape else ident.detach() * id_std
-        e_ = expr if use_shape else expr.detach()
-        pts = surface.points(i_[None], e_[None])
-        r = euler_to_matrix(rot[None])
-        cam = pts @ r.transpose(1, 2) + (tr * depth0)[None, None]
-        uv = project(cam, focal, cx, cy)[0, :, :2]
-        d2 = ((uv - tgt) ** 2).sum(-1) / c_robust ** 2
-        loss = (wts * torch.log1p(d2)).sum()
-        if use_shape:
-            loss = loss + st.id_prior * (ident ** 2).sum()
-            if blend:
-                loss = loss + st.exp_prior * ((expr - e0) ** 2).sum()
-                loss = loss + st.exp_bounds * (torch.relu(-expr) ** 2 + torch.relu(expr - 1) ** 2).sum()
-            else:
-                loss = loss + st.exp_prior * ((expr / exp_std) ** 2).sum()
-        return loss
-
-    def run(params, iters, use_shape):
-        if iters <= 0 or not params:
-            return
-        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=iters, history_size=20,
-                                line_search_fn="strong_wolfe", tolerance_grad=1e-9, tolerance_change=1e-12)
-
-        def closure():
-            opt.zero_grad()
-            loss = loss_fn(use_shape)
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-
-    run([rot, tr], st.rigid_iters, False)
-    shape_params = [rot, tr]
-    if st.fit_identity and k:
-        shape_params.append(ident)
-    if st.fit_expression and e_n:
-        shape_params.append(expr)
-    run(shape_params, st.full_iters, True)
-
-    with torch.no_grad():
-        e_final = expr.clamp(0, 1) if blend else expr
-        coeffs = model.coefficients(focal=focal)
-        coeffs = coeffs.replace(identity=(ident * id_std)[None].clone(), expression=e_final[None].clone(),
-                                rotation=rot[None].clone(), translation=(tr * depth0)[None].clone())
-        pts = surface.points(coeffs.identity, coeffs.expression)
-        cam = pts @ euler_to_matrix(coeffs.rotation).transpose(1, 2) + coeffs.translation[:, None]
-        uv = project(cam, focal, cx, cy)[0, :, :2]
-        err = ((uv - tgt) ** 2).sum(-1)
-        rms = float(torch.sqrt((wts * err).sum()))
+        coeffs = model.coefficients(focal=f)
+        ang = matrix_to_euler(torch.as_tensor(rot, dtype=torch.float32))
+        coeffs = coeffs.replace(identity=torch.as_tensor(coeffs_c[:k_id], dtype=torch.float32)[None],
+                                expression=torch.as_tensor(coeffs_c[k_id:], dtype=torch.float32)[None],
+                                rotation=ang[None], translation=torch.as_tensor(t, dtype=torch.float32)[None])
+    rms = float(np.sqrt((wts * (r ** 2).sum(1)).sum()))
     return coeffs, {"rms_px": rms, "face_size_px": size}

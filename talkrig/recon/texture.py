@@ -49,7 +49,17 @@ class UVLayout:
         uvf = model.uv_faces.cpu().numpy()
         keep = np.flatnonzero((uvs[uvf][..., 0] >= 0).all(1) & (uvs[uvf][..., 0] <= 1).all(1)
                               & (uvs[uvf][..., 1] >= 0).all(1) & (uvs[uvf][..., 1] <= 1).all(1))
-        pos = np.stack([uvs[:, 0] * size, (1 - uvs[:, 1]) * size, np.ones(len(uvs))], 1)
+        # Some layouts overlap islands (ICT puts the eyeballs over the face in tile 0): draw
+        # inner parts (eyes, teeth, mouth) "behind" the skin so the skin wins the z-test.
+        inner = np.zeros(model.n_vertices, bool)
+        for r in ("eyes", "eye_left", "eye_right", "eye_extras", "teeth", "mouth_interior", "tongue", "gums_tongue"):
+            if r in model.region_names:
+                inner |= model.region(r).cpu().numpy()
+        tri_inner = inner[model.faces.cpu().numpy()].any(1)
+        depth = np.ones(len(uvs))
+        depth[np.unique(uvf[tri_inner])] = 2.0
+        depth[np.unique(uvf[~tri_inner])] = 1.0
+        pos = np.stack([uvs[:, 0] * size, (1 - uvs[:, 1]) * size, depth], 1)
         fid, bary, _ = rasterize(pos, uvf[keep], size, size)
         rows, cols = np.nonzero(fid >= 0)
         face_ids = keep[fid[rows, cols]]

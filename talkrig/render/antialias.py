@@ -82,6 +82,13 @@ def antialias(color: Tensor, fragments: Fragments, pos_pix: Tensor, faces: Tenso
             near, far = cpu_ops.silhouette_pairs(fragments.tri_id.contiguous().numpy(), dmap,
                                                  sil.any(-1).numpy())
             pf, po = torch.from_numpy(near), torch.from_numpy(far)
+            if not (torch.is_grad_enabled() and (color.requires_grad or pos_pix.requires_grad)):
+                flat = color.detach().reshape(-1, c).contiguous()
+                out = flat.clone()
+                cpu_ops.antialias_apply(flat.numpy(), out.numpy(), pos_pix.detach().to(color.dtype).contiguous().numpy(),
+                                        faces.contiguous().numpy(), fragments.tri_id.reshape(-1).numpy(),
+                                        near, far, sil.numpy(), h * w, w)
+                return out.reshape(b, h, w, c)
         else:
             sil = _silhouette_edges_torch(pos_pix.detach(), faces, neighbours)
             pf, po = _pairs_torch(fragments, sil.any(-1))

@@ -23,7 +23,8 @@ from torch import Tensor
 from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
 from talkrig.render.camera import Camera
-from talkrig.render.composite import border_fade, dense_flow, pixel_grid, warp
+from talkrig.render.composite import border_fade, distance_falloff, pixel_grid, push_pull_fill, warp
+from talkrig.render.fragments import Fragments
 from talkrig.render.interpolate import interpolate_compact
 from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
@@ -71,8 +72,8 @@ def crop_camera(camera: Camera, crop: np.ndarray, size: int) -> Camera:
 
 
 def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
-    """``(1, 3, size, size)`` float crop of ``image`` (H, W, 3 uint8); outside is edge-replicated."""
-    img = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    """``(1, 3, size, size)`` float crop of ``image`` (H, W, 3 uint8); outside the photo it is mirrored."""
+    img = torch.from_numpy(np.array(image, dtype=np.uint8, copy=True)).permute(2, 0, 1)[None].float() / 255
     x0, y0, x1, _ = (float(c) for c in crop)
     s = (x1 - x0) / size
     # Pre-shrink with area averaging when downscaling a lot, so the bilinear resample below
@@ -86,7 +87,7 @@ def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
     g[:, 1] += y0
     h, w = img.shape[-2:]
     grid = torch.stack([g[:, 0] / w * 2 - 1, g[:, 1] / h * 2 - 1], -1)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
 def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float) -> Tensor:
@@ -112,16 +113,21 @@ class TalkingHeadRenderer:
         recon: a :class:`~talkrig.recon.reconstruction.Reconstruction`.
         size: output frame size (square, head and shoulders, see :func:`video_crop`).
         relight: re-light skin by the ratio of new to source SH shading.
+        debug: frames twice as wide, the right half overlaid with the shaded mesh.
     """
 
     def __init__(self, model: MorphableModel, recon, size: int = 512, relight: bool = True,
-                 backend: str = "auto", crop_scale: float = 2.3):
+                 backend: str = "auto", crop_scale: float = 2.3, work_size: int = 128,
+                 falloff: float = 0.8, debug: bool = False):
         self.model = model
         self.recon = recon
         self.size = size
         self.relight = relight
         self.backend = backend
         self.crop_scale = crop_scale
+        self.work_size = work_size
+        self.falloff = falloff
+        self.debug = debug
         self.faces = model.faces
         self._cm = {"cm": 1.0, "mm": 10.0, "dm": 0.1, "m": 0.01}.get(model.info.units, 1.0)
         self.source = self._prepare()
@@ -161,37 +167,46 @@ class TalkingHeadRenderer:
         Args:
             coeffs: ``T`` frames of coefficients for ``self.model``.
         Returns:
-            ``(T, S, S, 3)`` uint8 tensor.
+            ``(T, S, S, 3)`` uint8 tensor (``(T, S, 2S, 3)`` with ``debug``).
         """
         src, s = self.source, self.size
         verts = self.model.vertices(coeffs)                # (T, N, 3)
         pos = src.camera.project(verts)
-        frags = rasterize(pos, self.faces, (s, s), backend=self.backend)
         t = verts.shape[0]
+        frags = rasterize(pos, self.faces, (s, s), backend=self.backend)
         cls = src.tri_class[frags.tri].long()              # (P,)
         skin = cls == 0
+        ok, src_xy = self._source_xy(frags, cls)
 
-        # where each covered pixel's surface point was in the photo
-        src_xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), frags, self.faces)
-        vis = interpolate_compact(src.src_visible[None, :, None].expand(t, -1, -1), frags, self.faces)[:, 0]
-        warp_ok = skin & (vis > 0.5)
-        covered = torch.zeros(t * s * s)
-        covered[frags.pix[warp_ok]] = 1.0
-        src_map = torch.zeros(t * s * s, 2)
-        src_map[frags.pix[warp_ok]] = src_xy[warp_ok]
-        covered = covered.reshape(t, 1, s, s)
-        src_map = src_map.reshape(t, s, s, 2).permute(0, 3, 1, 2)
-        flow = dense_flow(src_map, covered, src.fade, falloff=0.8 * src.head_px)
-        out = warp(src.image.expand(t, -1, -1, -1), flow)  # (T, 3, S, S)
+        # The flow off the face only needs to be smooth: build it from a small raster,
+        # then write the exact per-pixel flow of the face on top at full resolution.
+        w = min(self.work_size, s)
+        k = w / s
+        small_pos = torch.cat([pos[..., :2] * k, pos[..., 2:]], -1)
+        fs = rasterize(small_pos, self.faces, (w, w), backend=self.backend)
+        ok_s, xy_s = self._source_xy(fs, src.tri_class[fs.tri].long())
+        cov_s = torch.zeros(t * w * w)
+        cov_s[fs.pix[ok_s]] = 1.0
+        flow_s = torch.zeros(t * w * w, 2)
+        flow_s[fs.pix[ok_s]] = xy_s - self._centres(fs.pix[ok_s], w) / k
+        cov_s = cov_s.reshape(t, 1, w, w)
+        flow_s = flow_s.reshape(t, w, w, 2).permute(0, 3, 1, 2)
+        ext = push_pull_fill(flow_s, cov_s) * distance_falloff(cov_s, self.falloff * src.head_px * k)
+        flow = F.interpolate(ext, size=(s, s), mode="bilinear", align_corners=False) * src.fade
+        flow = flow.permute(0, 2, 3, 1).contiguous()      # (T, S, S, 2)
+        flow.view(-1, 2).index_copy_(0, frags.pix[ok], src_xy - self._centres(frags.pix[ok], s))
+        out = warp(src.image.expand(t, -1, -1, -1), flow.permute(0, 3, 1, 2))  # (T, 3, S, S)
 
         # colour of each covered pixel: photo (already in `out`), texture, or mouth shading
         normals = self.model.normals(verts)
-        colour = out.permute(0, 2, 3, 1).reshape(-1, 3)
+        colour = out.permute(0, 2, 3, 1).contiguous().view(-1, 3)
         px = frags.pix
         pc = colour[px]
         if self.relight:
             shade_t = sh_irradiance(normals, self.recon.coeffs.lighting.expand(t, -1))
-            ratio = (shade_t / src.src_shade[None]).clamp(0.6, 1.6)
+            # square root and a tight clamp: the mesh is smoother than a real face, so the
+            # full ratio draws creases as hard lines; half of it reads as natural shading
+            ratio = (shade_t / src.src_shade[None]).sqrt().clamp(0.8, 1.25)
             rc = interpolate_compact(ratio, frags, self.faces)
             pc[skin] = pc[skin] * rc[skin]
         mouth = (cls > 0) & (cls < NECK)
@@ -203,7 +218,31 @@ class TalkingHeadRenderer:
                                     depth_scale=self._cm)
         colour = colour.index_copy(0, px, pc)
         frames = colour.reshape(t, s, s, 3)
+        if self.debug:  # side by side: the frame, and the frame under a shaded mesh
+            n_all = interpolate_compact(normals, frags, self.faces)
+            grey = (0.25 + 0.75 * n_all[:, 2:3].clamp(min=0)).expand(-1, 3)
+            over = colour.index_copy(0, px, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
+            frames = torch.cat([frames, over], 2)
         return (frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+
+    def _source_xy(self, frags, cls: Tensor) -> tuple[Tensor, Tensor]:
+        """Which covered pixels take the photo by warping (skin seen in the photo), and the
+        source-crop pixel ``(P_ok, 2)`` of each of them."""
+        t = frags.batch
+        vis = interpolate_compact(self.source.src_visible[None, :, None].expand(t, -1, -1), frags,
+                                  self.faces)[:, 0]
+        ok = (cls == 0) & (vis > 0.5)
+        sub = Fragments(frags.tri_id, frags.pix[ok], frags.tri[ok], frags.bary_c[ok],
+                        frags.depth_c[ok], frags.size)
+        xy = interpolate_compact(self.source.src_pix[None].expand(t, -1, -1), sub, self.faces)
+        return ok, xy
+
+    @staticmethod
+    def _centres(pix: Tensor, size: int) -> Tensor:
+        """``(P, 2)`` pixel-centre (x, y) of flat indices into ``(T, size, size)`` images."""
+        col = pix % size
+        row = torch.div(pix, size, rounding_mode="floor") % size
+        return torch.stack([col, row], -1).float() + 0.5
 
     def _lip_depth(self, verts: Tensor) -> Tensor:
         """``(T,)`` mean depth of the lips in each frame (reference for mouth darkening)."""

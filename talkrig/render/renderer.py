@@ -165,7 +165,7 @@ class MeshRenderer:
             vcol4 = torch.cat([vcol, torch.ones_like(vcol[..., :1])], -1)
             rgba = interpolate(vcol4, frags, faces, background=bg4)
         else:
-            color_px = self.shader(ShadeInput(frags, normal_px, uv_px, None, lighting), albedo_px)
+            color_px = self.shader(ShadeInput(frags, normal_px, uv_px, lighting), albedo_px)
             rgba = frags.scatter(torch.cat([color_px, torch.ones_like(color_px[:, :1])], 1), bg4)
         if self.antialias:
             rgba = antialias(rgba, frags, pos, faces, self.neighbours().to(dev))

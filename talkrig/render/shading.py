@@ -7,6 +7,12 @@ implemented in Deep3DFaceRecon_pytorch ``ParametricFaceModel.compute_color``: ir
 ``c = (1 / sqrt(4 pi), sqrt 3 / sqrt(4 pi), 3 sqrt 5 / sqrt(12 pi))`` (Ramamoorthi & Hanrahan
 2001; Basri & Jacobs 2003), and the same basis ordering and signs.
 
+Note: Deep3DFaceRecon's band factors ``a1 = 2 pi / sqrt 3`` and ``a2 = 2 pi / sqrt 8`` are
+``sqrt 3`` and ``sqrt 8`` times the exact Lambertian convolution factors ``2 pi / 3`` and
+``pi / 4`` (only ``a0 = pi`` is exact). We keep its factors so that coefficients estimated by or
+for Deep3DFaceRecon mean the same here; the test suite checks the relation against a
+brute-force irradiance integral.
+
 Layout of the 27 coefficients: channel-major, ``gamma.reshape(B, 3, 9)[:, c]`` are the nine SH
 coefficients of colour channel ``c`` (R, G, B).
 

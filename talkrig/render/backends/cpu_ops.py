@@ -196,3 +196,44 @@ def silhouette_edges(pos, faces, neighbours):
             n = neighbours[f, e]
             sil[b, f, e] = n < 0 or sgn[b, n] != sgn[b, f]
     return sil
+
+
+@njit(cache=True)
+def antialias_apply(color, out, pos, faces, tri, near, far, sil, hw, width):
+    """No-grad twin of the torch blend in :func:`talkrig.render.antialias.antialias`.
+
+    color, out: (T, C) flat images (``out`` starts as a copy of ``color``); pos (B, N, 3);
+    tri (T,) int32; near/far (Q,) pixel pairs; sil (B, F, 3) bool.
+    """
+    c = color.shape[1]
+    for q in range(near.shape[0]):
+        pf, po = near[q], far[q]
+        b = pf // hw
+        t = tri[pf]
+        rf, ro = pf - b * hw, po - b * hw
+        fx, fy = (rf % width) + 0.5, (rf // width) + 0.5
+        ox, oy = (ro % width) + 0.5, (ro // width) + 0.5
+        i0, i1, i2 = faces[t, 0], faces[t, 1], faces[t, 2]
+        area = (pos[b, i1, 0] - pos[b, i0, 0]) * (pos[b, i2, 1] - pos[b, i0, 1]) \
+            - (pos[b, i1, 1] - pos[b, i0, 1]) * (pos[b, i2, 0] - pos[b, i0, 0])
+        sg = 1.0 if area > 0 else -1.0
+        alpha = 0.0
+        for k in range(3):
+            if not sil[b, t, k]:
+                continue
+            a = faces[t, k]
+            e = faces[t, (k + 1) % 3]
+            ax, ay = pos[b, a, 0], pos[b, a, 1]
+            dx, dy = pos[b, e, 0] - ax, pos[b, e, 1] - ay
+            ef = (dx * (fy - ay) - dy * (fx - ax)) * sg
+            eo = (dx * (oy - ay) - dy * (ox - ax)) * sg
+            if eo < 0 and ef >= 0:
+                alpha = ef / max(ef - eo, 1e-12) - 0.5
+                break
+        if alpha > 0:
+            tgt, src = po, pf
+        else:
+            tgt, src = pf, po
+        wgt = abs(alpha)
+        for j in range(c):
+            out[tgt, j] += wgt * (color[src, j] - color[tgt, j])

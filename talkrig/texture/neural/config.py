@@ -45,9 +45,9 @@ class RefinerConfig:
     mbstd_group: int = 4             # minibatch-stddev group size
     # training
     batch_size: int = 4
-    lr_g: float = 0.002
+    lr_g: float = 0.005              # above StyleGAN2's 0.002: per-subject runs are short
     lr_d: float = 0.002
-    betas: tuple = (0.0, 0.99)       # StyleGAN2's Adam betas
+    betas: tuple = (0.5, 0.99)       # beta1 0.5 (StyleGAN2: 0) steadies the L1 part
     w_l1: float = 1.0
     w_mouth: float = 4.0             # extra L1 weight inside the mouth mask (1 + w_mouth)
     w_face: float = 1.0              # extra L1 weight inside the face mask (1 + w_face)
@@ -111,7 +111,10 @@ class RefinerConfig:
 
     # -- (de)serialisation --------------------------------------------------------------
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        raw = asdict(self)
+        # the stacking order of the conditions matters: keep it as an ordered list of pairs
+        raw["cond_channels"] = [[k, int(v)] for k, v in self.cond_channels.items()]
+        return json.dumps(raw)
 
     @classmethod
     def from_json(cls, text: str) -> "RefinerConfig":
@@ -121,6 +124,8 @@ class RefinerConfig:
             raise InputError(f"refiner: config JSON is invalid: {exc}") from None
         known = {f.name for f in fields(cls)}
         raw = {k: v for k, v in raw.items() if k in known}  # tolerate fields from newer versions
+        if isinstance(raw.get("cond_channels"), list):
+            raw["cond_channels"] = {str(k): int(v) for k, v in raw["cond_channels"]}
         if "betas" in raw:
             raw["betas"] = tuple(raw["betas"])
         return cls(**raw).validated()

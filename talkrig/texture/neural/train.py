@@ -146,10 +146,13 @@ class RefinerTrainer:
     def resume(cls, path: str | Path, device: str | torch.device = "cpu") -> "RefinerTrainer":
         """Rebuild a trainer from a full checkpoint; training continues at its step."""
         ck = load_checkpoint(path)
+        if "opt_G.meta" not in ck.meta:
+            raise InputError(f"{path} is an inference export without optimiser state; "
+                             "resume from last.safetensors or fine-tune with --init")
         tr = cls(ck.config, device)
-        tr.G.load_state_dict(ck.module_state("G"))
-        tr.G_ema.load_state_dict(ck.module_state("G_ema"))
-        tr.D.load_state_dict(ck.module_state("D"))
+        ck.restore_module("G", tr.G)
+        ck.restore_module("G_ema", tr.G_ema)
+        ck.restore_module("D", tr.D)
         ck.restore_optimizer("opt_G", tr.opt_G)
         ck.restore_optimizer("opt_D", tr.opt_D)
         tr.step = int(ck.train_state.get("step", 0))

@@ -1,0 +1,115 @@
+"""Emotions: FACS regions, intensity, blends, schedules, errors."""
+
+import numpy as np
+import pytest
+
+import talkrig.animate as A
+from talkrig.animate.emotion import EMOTIONS, canonical_emotion, emotion_curves, parse_schedule
+from talkrig.errors import InputError
+from talkrig.model.arkit import ARKIT_52
+
+TEXT = "We should talk about this later today, after the meeting."
+REGIONS = {
+    "brows_up": ("browInnerUp", "browOuterUpLeft", "browOuterUpRight"),
+    "brows_down": ("browDownLeft", "browDownRight"),
+    "lids_wide": ("eyeWideLeft", "eyeWideRight"),
+    "lids_tight": ("eyeSquintLeft", "eyeSquintRight"),
+    "cheeks": ("cheekSquintLeft", "cheekSquintRight"),
+    "nose": ("noseSneerLeft", "noseSneerRight"),
+    "corners_up": ("mouthSmileLeft", "mouthSmileRight"),
+    "corners_down": ("mouthFrownLeft", "mouthFrownRight"),
+    "lip_stretch": ("mouthStretchLeft", "mouthStretchRight"),
+    "lip_press": ("mouthPressLeft", "mouthPressRight"),
+}
+# EMFACS prototypes (Ekman & Friesen) -> regions that must move
+EXPECTED = {
+    "happy": ("cheeks", "corners_up"),                       # AU6 + AU12
+    "sad": ("brows_up", "brows_down", "corners_down"),       # AU1 + AU4 + AU15
+    "surprised": ("brows_up", "lids_wide"),                  # AU1 + AU2 + AU5
+    "fearful": ("brows_up", "brows_down", "lids_wide", "lip_stretch"),  # AU1+2+4+5+20
+    "angry": ("brows_down", "lids_tight", "lip_press"),      # AU4 + AU7 + AU23/24
+    "disgusted": ("nose", "corners_down"),                   # AU9 + AU15
+    "contempt": (),                                          # one-sided AU12/14, tested apart
+}
+
+
+def _region(anim, name):
+    idx = [ARKIT_52.index(n) for n in REGIONS[name]]
+    return float(anim.expression[:, idx].mean())
+
+
+@pytest.fixture(scope="module")
+def neutral():
+    return A.animate(TEXT, pose="still", seed=1)
+
+
+@pytest.mark.parametrize("emotion", [e for e in EMOTIONS if e != "neutral"])
+def test_each_emotion_moves_its_facs_regions(emotion, neutral):
+    anim = A.animate(TEXT, emotion=emotion, intensity=1.0, pose="still", seed=1)
+    for region in EXPECTED[emotion]:
+        assert _region(anim, region) > _region(neutral, region) + 0.15, (emotion, region)
+    # regions outside the prototype stay near neutral (no whole-face soup)
+    quiet = set(REGIONS) - set(EXPECTED[emotion]) - {"lids_tight", "lip_stretch", "lip_press"}
+    for region in quiet:
+        assert _region(anim, region) < _region(neutral, region) + 0.25, (emotion, region)
+    if emotion == "contempt":  # unilateral (R12A + R14A)
+        r = anim.channel("mouthDimpleRight").mean() + anim.channel("mouthSmileRight").mean()
+        left = anim.channel("mouthDimpleLeft").mean() + anim.channel("mouthSmileLeft").mean()
+        assert r > left + 0.5
+
+
+def test_neutral_leaves_the_upper_face_alone(neutral):
+    upper = [i for i, n in enumerate(ARKIT_52) if n.startswith(("brow", "cheek", "nose", "eyeWide", "eyeSquint"))]
+    assert np.abs(neutral.expression[:, upper]).max() == 0.0
+
+
+@pytest.mark.parametrize("emotion", ["happy", "sad", "angry", "surprised", "disgusted"])
+def test_intensity_is_monotonic(emotion, neutral):
+    levels = [0.0, 0.25, 0.5, 0.75, 1.0]
+    upper = [i for i, n in enumerate(ARKIT_52) if not n.startswith(("mouth", "jaw", "tongue", "eyeBlink", "eyeLook"))]
+    mags = []
+    for x in levels:
+        a = A.animate(TEXT, emotion=emotion, intensity=x, pose="still", seed=1)
+        mags.append(np.abs(a.expression[:, upper] - neutral.expression[:, upper]).mean())
+    assert mags[0] == pytest.approx(0.0, abs=1e-7)
+    assert all(b > a + 1e-4 for a, b in zip(mags, mags[1:]))
+
+
+def test_schedule_switches_at_the_stated_times():
+    anim = A.animate(TEXT, emotion="neutral@0,happy@1s,sad@2.5s", pose="still")
+    smile, frown = anim.channel("mouthSmileLeft"), anim.channel("mouthFrownLeft")
+    cheek, inner = anim.channel("cheekSquintLeft"), anim.channel("browInnerUp")
+    f = lambda t: int(round(t * anim.fps))  # noqa: E731
+    assert cheek[f(0.5)] == 0 and inner[f(0.5)] == 0
+    assert cheek[f(1.6)] > 0.7 and inner[f(1.6)] < 0.05
+    assert inner[f(3.2)] > 0.8 and cheek[f(3.2)] < 0.05
+    # transitions are centred on the stated times: half-way there at the switch
+    assert cheek[f(1.0)] == pytest.approx(0.4, abs=0.1)
+    assert inner[f(2.5)] == pytest.approx(0.45, abs=0.1)
+    # smooth: no jump larger than a 0.5 s smoothstep allows
+    assert np.abs(np.diff(cheek)).max() < 0.15
+    assert frown[f(3.2)] > 0.5 and smile[f(3.2)] < 0.05
+
+
+def test_blend_of_two_emotions():
+    times = np.linspace(0, 1, 5)
+    mix = emotion_curves(parse_schedule("happy:0.5+surprised:0.5"), times)[0]
+    happy = emotion_curves(parse_schedule("happy"), times)[0]
+    surprised = emotion_curves(parse_schedule("surprised"), times)[0]
+    np.testing.assert_allclose(mix, np.clip(0.5 * happy + 0.5 * surprised, 0, 1), atol=1e-6)
+    equal = emotion_curves(parse_schedule("happy+surprised"), times)[0]
+    np.testing.assert_allclose(equal, mix, atol=1e-6)
+
+
+def test_synonyms_and_errors():
+    assert canonical_emotion("Fear") == "fearful"
+    assert canonical_emotion("surprise") == "surprised"
+    assert canonical_emotion("disgust") == "disgusted"
+    assert canonical_emotion("anger") == "angry"
+    assert canonical_emotion("happiness") == "happy"
+    for bad in ("furious", "happy@soon", "happy:2", ""):
+        with pytest.raises(InputError) as e:
+            parse_schedule(bad)
+        assert "\n" not in str(e.value)
+    with pytest.raises(InputError):
+        A.animate("hello", emotion="happy", intensity=1.5)

@@ -1,0 +1,90 @@
+"""Mouth behaviour from phonemes: closed in pauses, sealed on p/b/m, rounded on o/u/w,
+lower lip tucked on f/v, jaw following loudness."""
+
+import numpy as np
+import pytest
+
+import talkrig.animate as A
+from talkrig.animate import metrics
+from talkrig.animate.phonemes import SIL
+from talkrig.animate.tts import synthesize
+from talkrig.model.arkit import ARKIT_52
+
+
+def _anim(text, **kw):
+    kw.setdefault("pose", "still")
+    return A.animate(text, **kw), synthesize(text)
+
+
+def _frames(anim, phonemes, names):
+    """Frame indices nearest the middle of each listed phone."""
+    return [min(int(round((a + b) / 2 * anim.fps)), anim.n_frames - 1) for a, b, p in phonemes if p in names]
+
+
+def test_mouth_closed_in_pauses():
+    anim, sp = _anim("Wait. What was that? Oh, nothing. Just the wind.")
+    pauses = [(a, b) for a, b, p in sp.phonemes if p == SIL and b - a >= 0.15]
+    assert len(pauses) >= 3
+    closed = metrics.mouth_closed(anim.expression)
+    frac, n = metrics.pause_closure(closed, pauses, anim.fps)
+    assert n >= 10 and frac >= 0.95
+    # ...and it does open while speaking
+    assert metrics.lip_opening_arkit(anim.expression).max() > 0.3
+
+
+@pytest.mark.parametrize("fps", [25.0, 30.0, 60.0])
+def test_lips_meet_on_bilabials(fps):
+    anim, sp = _anim("Bob bought a big blue balloon, but maybe Pam popped it.", fps=fps)
+    closed = metrics.mouth_closed(anim.expression)
+    frac, n = metrics.bilabial_closure(closed, sp.phonemes, fps)
+    assert n >= 10 and frac >= 0.9
+
+
+def test_rounding_and_spreading():
+    anim, sp = _anim("who woo you, see me seek")
+    e = anim.expression
+    pucker, stretch = e[:, ARKIT_52.index("mouthPucker")], e[:, ARKIT_52.index("mouthStretchLeft")]
+    rounded = _frames(anim, sp.phonemes, {"UW", "W"})
+    spread = _frames(anim, sp.phonemes, {"IY"})
+    assert np.mean(pucker[rounded]) > 0.4
+    assert np.mean(pucker[spread]) < 0.15 < np.mean(stretch[spread])
+
+
+def test_lower_lip_tucks_on_labiodentals():
+    anim, sp = _anim("five fine vases of very fluffy fur")
+    roll = anim.expression[:, ARKIT_52.index("mouthRollLower")]
+    fv = _frames(anim, sp.phonemes, {"F", "V"})
+    assert len(fv) >= 8
+    assert np.mean(roll[fv] > 0.4) >= 0.8
+    vowels = _frames(anim, sp.phonemes, {"AY", "EY", "AH"})
+    assert np.mean(roll[vowels]) < np.mean(roll[fv]) - 0.2
+
+
+def test_jaw_follows_loudness():
+    anim, _ = _anim("Thank you very much, everyone, for coming here today. It was wonderful.")
+    assert metrics.jaw_loudness_r(anim.expression, anim.audio, anim.fps) >= 0.6
+
+
+def test_emotion_keeps_lip_sync():
+    text = "Bob bought a big blue balloon. Wait, maybe not."
+    sp = synthesize(text)
+    for emo in ("happy", "surprised", "disgusted", "angry", "fearful"):
+        anim = A.animate(text, emotion=emo, pose="still")
+        closed = metrics.mouth_closed(anim.expression)
+        assert metrics.bilabial_closure(closed, sp.phonemes, anim.fps)[0] >= 0.9, emo
+        pauses = [(a, b) for a, b, p in sp.phonemes if p == SIL and b - a >= 0.15]
+        assert metrics.pause_closure(closed, pauses, anim.fps)[0] >= 0.9, emo
+
+
+@pytest.mark.slow
+def test_geometric_closure_on_default_model():
+    import talkrig
+
+    model = talkrig.load_model("default")
+    anim, sp = _anim("Peter Piper picked a peck of pickled peppers. Then he stopped.")
+    closed = metrics.mouth_closed(anim.expression, model)
+    assert metrics.bilabial_closure(closed, sp.phonemes, anim.fps)[0] >= 0.9
+    pauses = [(a, b) for a, b, p in sp.phonemes if p == SIL and b - a >= 0.15]
+    assert metrics.pause_closure(closed, pauses, anim.fps)[0] >= 0.95
+    gap = metrics.lip_gap(anim.expression, model)
+    assert gap.max() > 1.0  # cm: the mouth really opens on vowels

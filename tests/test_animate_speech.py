@@ -1,0 +1,118 @@
+"""TTS (espeak-ng with phoneme events) and pocketsphinx alignment / recognition."""
+
+import difflib
+
+import numpy as np
+import pytest
+
+from talkrig.animate.align import align, recognize, transcript_words
+from talkrig.animate.loudness import rms_db
+from talkrig.animate.phonemes import PHONES, SIL, espeak_to_arpabet
+from talkrig.animate.tts import EspeakTTS, synthesize
+from talkrig.errors import InputError
+
+
+def _tiles(phonemes, duration):
+    assert phonemes[0][0] == 0.0
+    assert abs(phonemes[-1][1] - duration) < 0.02
+    for (a0, b0, _), (a1, b1, _) in zip(phonemes, phonemes[1:]):
+        assert b0 == pytest.approx(a1, abs=1e-6) and b1 > a1
+
+
+def test_tts_events_cover_the_audio():
+    sp = synthesize("Bob met a fine puppy, then went home.")
+    assert sp.sample_rate == 16000 and sp.audio.dtype == np.float32
+    _tiles(sp.phonemes, sp.duration)
+    assert all(p in PHONES for _, _, p in sp.phonemes)
+    labels = [p for _, _, p in sp.phonemes if p != SIL]
+    assert labels[:3] == ["B", "AA", "B"]
+    assert [w for _, _, w in sp.words][:3] == ["Bob", "met", "a"]
+    assert any(p == SIL and b - a > 0.1 for a, b, p in sp.phonemes[1:-1])  # the comma pause
+    assert len(sp.accents) >= 3
+
+
+def test_tts_voice_rate_and_errors():
+    slow = synthesize("This is a test sentence.", rate=120)
+    fast = synthesize("This is a test sentence.", rate=260)
+    assert slow.duration > 1.5 * fast.duration
+    de = synthesize("Guten Morgen", voice="de")
+    assert de.duration > 0.3
+    with pytest.raises(InputError):
+        synthesize("hello", voice="no-such-voice")
+    with pytest.raises(InputError):
+        synthesize("   ")
+    with pytest.raises(InputError):
+        synthesize("hello", engine="nope")
+
+
+def test_stop_onsets_move_to_the_closure():
+    """espeak's event for /p/ is the burst; the stop is made to begin at its silent closure."""
+    raw = EspeakTTS().synthesize("a paper", stop_closures=False)
+    fixed = EspeakTTS().synthesize("a paper")
+    p_raw = [a for a, _, p in raw.phonemes if p == "P"]
+    p_fix = [a for a, _, p in fixed.phonemes if p == "P"]
+    assert len(p_raw) == len(p_fix) == 2
+    assert all(f < r - 0.01 for f, r in zip(p_fix, p_raw))
+    t, db = rms_db(fixed.audio)
+    k = int(round(p_fix[1] / 0.01)) + 2
+    assert db[k] < db.max() - 40  # just after the new onset: the closure is silent
+
+
+def test_espeak_mnemonics():
+    assert espeak_to_arpabet("'aI") == ("AY",)
+    assert espeak_to_arpabet("tS") == ("CH",)
+    assert espeak_to_arpabet("_:") == (SIL,)
+    assert espeak_to_arpabet("O@") == ("AO", "R")
+
+
+def _boundary_accuracy(ref, hyp, tol=0.05):
+    r = [(a, p) for a, _, p in ref if p != SIL]
+    h = [(a, p) for a, _, p in hyp if p != SIL]
+    sm = difflib.SequenceMatcher(a=[p for _, p in r], b=[p for _, p in h], autojunk=False)
+    good = sum(abs(r[b.a + k][0] - h[b.b + k][0]) <= tol for b in sm.get_matching_blocks() for k in range(b.size))
+    return good / len(r)
+
+
+def test_forced_alignment_matches_espeak_timings():
+    text = "Please call Stella and ask her to bring these things with her from the store."
+    sp = synthesize(text)
+    al = align(sp.audio, text)
+    assert al.source == "align"
+    _tiles(al.phonemes, sp.duration)
+    assert [w for _, _, w in al.words] == transcript_words(text)
+    assert _boundary_accuracy(sp.phonemes, al.phonemes) >= 0.85
+
+
+def test_alignment_of_out_of_vocabulary_word():
+    text = "The zorblax flew home."
+    sp = synthesize(text)
+    al = align(sp.audio, text)
+    assert "zorblax" in [w for _, _, w in al.words]
+
+
+def test_empty_transcript_is_an_input_error():
+    with pytest.raises(InputError):
+        align(np.zeros(16000, np.float32), " ... ")
+
+
+@pytest.mark.shared
+def test_align_real_speech(shared):
+    from talkrig.io.audio import load_audio
+
+    audio, _ = load_audio(shared("dev", "audio", "pocketsphinx_goforward.wav"))
+    al = align(audio, "go forward ten meters")
+    words = [(w, a, b) for a, b, w in al.words]
+    assert [w for w, _, _ in words] == ["go", "forward", "ten", "meters"]
+    assert 0.3 < words[0][1] < 0.6 and 1.9 < words[-1][2] < 2.4
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_recognition_without_transcript(shared):
+    from talkrig.io.audio import load_audio
+
+    audio, _ = load_audio(shared("dev", "audio", "sadtalker_RD_Radio31_000.wav"))
+    sp = recognize(audio)
+    assert sp.source == "recognize"
+    assert len(sp.words) >= 10
+    _tiles(sp.phonemes, len(audio) / 16000)
