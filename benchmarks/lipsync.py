@@ -22,7 +22,6 @@ Run: python benchmarks/lipsync.py [--shared ../shared]
 from __future__ import annotations
 
 import argparse
-import difflib
 import os
 import sys
 import tempfile
@@ -71,9 +70,31 @@ def measure(anim, model, pauses, phonemes):
     return pc, npf, bc, nb, r
 
 
+def edit_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of a minimum edit-distance alignment (matches and substitutions: the same
+    segment, possibly labelled with another pronunciation variant, e.g. espeak's /i@/ -> IY ER
+    against CMUdict's IY R)."""
+    n, m = len(a), len(b)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+    pairs, i, j = [], n, m
+    while i > 0 and j > 0:
+        if d[i, j] == d[i - 1, j - 1] + (a[i - 1] != b[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif d[i, j] == d[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
 def alignment_accuracy(tol: float = 0.05) -> dict[str, tuple[float, int]]:
-    """Share of espeak phones (non-pause) matched by a forced-aligned phone starting within
-    ``tol`` s of espeak's time; phones the aligner's sequence does not match count as misses.
+    """Share of espeak phones (non-pause) whose forced-aligned counterpart (minimum edit-distance
+    pairing) starts within ``tol`` s of espeak's time; phones left unpaired count as misses.
 
     Two references: espeak's raw PHONEME events (a stop's event is its release burst) and the
     same events with stop onsets moved back to the closure silence before the burst (where a
@@ -92,10 +113,8 @@ def alignment_accuracy(tol: float = 0.05) -> dict[str, tuple[float, int]]:
             al = align(sp.audio, s)
             ref = [(a, p) for a, _, p in sp.phonemes if p != SIL]
             hyp = [(a, p) for a, _, p in al.phonemes if p != SIL]
-            sm = difflib.SequenceMatcher(a=[p for _, p in ref], b=[p for _, p in hyp], autojunk=False)
-            for blk in sm.get_matching_blocks():
-                for k in range(blk.size):
-                    good += abs(ref[blk.a + k][0] - hyp[blk.b + k][0]) <= tol
+            for i, j in edit_pairs([p for _, p in ref], [p for _, p in hyp]):
+                good += abs(ref[i][0] - hyp[j][0]) <= tol
             total += len(ref)
         out[label] = (good / total, total)
     return out

@@ -88,6 +88,7 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args()
 
+    import talkrig  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
     import torch
 
     text = text_for(args.seconds)

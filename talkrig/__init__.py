@@ -21,10 +21,14 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from talkrig.errors import InputError, NoFaceError, TalkrigError  # noqa: E402
 from talkrig.model import ARKIT_52, Coefficients, MorphableModel, load_model  # noqa: E402
 
-_API = ("reconstruct", "animate", "render_video", "render_image", "edit_coefficients")
+# `talkrig.animate` is the stage package, made callable (see the end of
+# talkrig/animate/__init__.py), so `talkrig.animate(text=...)` is the API function.
+import talkrig.animate as animate  # noqa: E402
+
+_API = ("reconstruct", "render_video", "render_image", "edit_coefficients")
 
 __all__ = ["ARKIT_52", "Coefficients", "InputError", "MorphableModel", "NoFaceError",
-           "TalkrigError", "load_model", "__version__", *_API]
+           "TalkrigError", "animate", "load_model", "__version__", *_API]
 
 
 def __getattr__(name: str):

@@ -61,3 +61,26 @@ def icosphere(subdiv: int = 3, radius: float = 1.0):
 
     m = trimesh.creation.icosphere(subdivisions=subdiv, radius=radius)
     return torch.from_numpy(np.asarray(m.vertices, np.float64)), torch.from_numpy(np.asarray(m.faces, np.int64))
+
+
+def ict_neutral(tarball):
+    """ICT-FaceKit neutral head from the release tarball: vertices (N,3) float32 cm, faces (F,3)
+    (quads fan-split), uvs (M,2), uv_faces (F,3)."""
+    import io
+    import tarfile
+
+    v, vt, f, ft = [], [], [], []
+    with tarfile.open(tarball, "r:xz") as tf:
+        member = next(m for m in tf if m.name.endswith("generic_neutral_mesh.obj"))
+        for line in io.TextIOWrapper(tf.extractfile(member)):
+            if line.startswith("v "):
+                v.append([float(a) for a in line.split()[1:4]])
+            elif line.startswith("vt "):
+                vt.append([float(a) for a in line.split()[1:3]])
+            elif line.startswith("f "):
+                p = [q.split("/") for q in line.split()[1:]]
+                for k in range(1, len(p) - 1):
+                    f.append([int(p[0][0]) - 1, int(p[k][0]) - 1, int(p[k + 1][0]) - 1])
+                    ft.append([int(p[0][1]) - 1, int(p[k][1]) - 1, int(p[k + 1][1]) - 1])
+    return (torch.tensor(v, dtype=torch.float32), torch.tensor(f), torch.tensor(vt, dtype=torch.float32),
+            torch.tensor(ft))

@@ -38,6 +38,7 @@ def clips_dir(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.shared
 def test_sigkill_at_random_moments_loses_nothing(clips_dir, tmp_path):
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     ref = tmp_path / "ref"
@@ -76,6 +77,7 @@ def test_sigkill_at_random_moments_loses_nothing(clips_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.shared
 def test_ray_engine_matches_local(clips_dir, tmp_path):
     pytest.importorskip("ray")
     from talkrig.data_prep import prepare

@@ -57,6 +57,10 @@ def test_demodulation_normalises_and_ignores_style_scale():
         conv.affine.weight.mul_(5.0)
         conv.affine.bias.mul_(5.0)
     assert torch.allclose(conv(x, w), y1, atol=1e-4)
+    # the batched form equals convolving each sample with its own demodulated kernel
+    assert torch.allclose(y1, conv.forward_grouped(x, w), atol=1e-4)
+    # a style shared by the batch equals the same style given per sample
+    assert torch.allclose(conv(x, w[:1]), conv(x, w[:1].expand(2, -1)), atol=1e-5)
     # per-sample kernels: sample 0's output does not depend on sample 1's style
     w2 = w.clone()
     w2[1] += 3.0
@@ -284,3 +288,26 @@ def test_training_on_real_video_frames_beats_the_degraded_render(shared, tmp_pat
     ref = Refiner(tmp_path / "run" / "refiner.safetensors", device="cpu")
     assert torch.allclose(ref.refine({k: v[:4] for k, v in ev.items()}), tr.predict(
         {k: v[:4] for k, v in ev.items()}), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_train_renderer_on_a_prep_folder_holds_out_the_end(shared, tmp_path):
+    """``talkrig prep`` output (aligned crops + landmarks) is accepted as DATA; the held-out
+    seconds are not trained on."""
+    from talkrig.cli.main import main
+    from talkrig.texture.neural.sources import open_training_data
+
+    video = shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")
+    prep = tmp_path / "prep"
+    assert main(["prep", str(video), "-o", str(prep), "--workers", "1", "--model", "none"]) == 0
+    td = open_training_data(prep, TINY, holdout_seconds=2.0)
+    assert td.kind == "prepared" and len(td.train) == 150 and td.heldout[0]["target"].shape[0] == 50
+    # the mouth mask sits inside the face mask on the aligned crops
+    m, f = td.heldout[0]["mask_mouth"], td.heldout[0]["mask_face"]
+    assert float((m * f).sum()) > 0.9 * float(m.sum()) > 0
+    run = tmp_path / "run"
+    assert main(["train-renderer", str(prep), "-o", str(run), "--steps", "2",
+                 "--holdout-seconds", "2"]) == 0
+    ck = load_checkpoint(run / "refiner.safetensors")
+    assert list(ck.config.cond_channels) == ["render", "mask_face", "mask_mouth", "warped"]

@@ -11,8 +11,10 @@ from talkrig.render.camera import Camera
 from talkrig.render.interpolate import interpolate
 from talkrig.render.raster import rasterize
 
-BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(not available(b), reason=f"{b} not installed"))
-            for b in ("cpu", "torch", "pytorch3d")]
+DEVICE = {"cpu": "cpu", "torch": "cpu", "pytorch3d": "cpu", "nvdiffrast": "cuda"}
+BACKENDS = [pytest.param(b, marks=pytest.mark.skipif(not available(b, DEVICE[b]),
+                                                     reason=f"{b} not installed (or no CUDA)"))
+            for b in DEVICE]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -21,13 +23,14 @@ def test_matches_brute_force_raycast(backend, seed):
     v, f, cam = random_scene(seed)
     ids, depth, hits = raycast(v[0].numpy(), f.numpy(), cam)
     assert (ids >= 0).mean() > 0.2 and len(np.unique(ids)) > 6  # a real, overlapping scene
-    fr = rasterize(cam.project(v.float()), f, (cam.height, cam.width), backend=backend)
-    got = fr.tri_id[0].numpy()
+    dev = DEVICE[backend]
+    fr = rasterize(cam.project(v.float().to(dev)), f.to(dev), (cam.height, cam.width), backend=backend)
+    got = fr.tri_id[0].cpu().numpy()
     assert (got == ids).mean() >= 0.999
     same = (got == ids) & (ids >= 0)
-    np.testing.assert_allclose(fr.depth[0].numpy()[same], depth[same], rtol=1e-4)
+    np.testing.assert_allclose(fr.depth[0].cpu().numpy()[same], depth[same], rtol=1e-4)
     # perspective-correct barycentrics put interpolated camera-space points on the ray hit
-    p = interpolate(v.float(), fr, f)[0].numpy()
+    p = interpolate(v.float().to(dev), fr, f.to(dev))[0].cpu().numpy()
     np.testing.assert_allclose(p[same], hits[same], atol=2e-4)
 
 
@@ -81,10 +84,13 @@ def test_projection_convention_and_winding():
 def test_cull_back_on_sphere_keeps_image(backend):
     verts, faces = icosphere(3)
     cam = Camera(focal=120.0, width=64, height=64)
-    pos = cam.project((verts.float() + torch.tensor([0.0, 0.0, -4.0]))[None])
+    pos = cam.project((verts.float() + torch.tensor([0.0, 0.0, -4.0]))[None]).to(DEVICE[backend])
+    faces = faces.to(DEVICE[backend])
     a = rasterize(pos, faces, (64, 64), backend=backend)
     b = rasterize(pos, faces, (64, 64), backend=backend, cull="back")
     assert (a.tri_id == b.tri_id).float().mean() >= 0.999
+    ref = rasterize(pos.cpu(), faces.cpu(), (64, 64), backend="cpu")
+    assert (a.tri_id.cpu() == ref.tri_id).float().mean() >= 0.999
 
 
 def test_batch_and_behind_camera():

@@ -61,3 +61,14 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
 
         return apply_predictor(anim, checkpoint)
     raise InputError(f"unknown animation engine {engine!r} (rules or learned)")
+
+
+class _CallablePackage(__import__("types").ModuleType):
+    """Lets ``talkrig.animate(...)`` call :func:`animate` while ``talkrig.animate`` stays the
+    package (the design's API names the function after its stage)."""
+
+    def __call__(self, *args, **kwargs) -> Animation:
+        return animate(*args, **kwargs)
+
+
+__import__("sys").modules[__name__].__class__ = _CallablePackage

@@ -27,6 +27,10 @@ from talkrig.animate.speech import Speech
 from talkrig.errors import InputError
 
 FRAME_S = 0.01  # pocketsphinx frame period (frate 100)
+# Frame k analyses samples from k * 10 ms over a 25.6 ms window, i.e. it is centred at
+# k * 10 + 12.8 ms. A change the aligner puts at frame k happened between the centres of
+# frames k-1 and k, so boundaries are reported at k * 10 ms + 7.8 ms.
+FRAME_OFFSET_S = 0.0078
 _CHUNK_S = 5.0
 _DECODERS: dict[str, object] = {}
 _LOCK = threading.RLock()
@@ -80,7 +84,8 @@ def _word_pass(decoder, audio: np.ndarray, words: list[str]) -> list[tuple[float
     try:
         decoder.set_align_text(" ".join(words))
         _decode(decoder, _pcm16(audio))
-        segs = [(s.start_frame * FRAME_S, (s.end_frame + 1) * FRAME_S, s.word) for s in decoder.seg() or []]
+        segs = [(s.start_frame * FRAME_S + FRAME_OFFSET_S, (s.end_frame + 1) * FRAME_S + FRAME_OFFSET_S, s.word)
+                for s in decoder.seg() or []]
     except RuntimeError:
         return None
     return segs or None
@@ -103,12 +108,13 @@ def _phone_pass(decoder, audio: np.ndarray, words: list[str]) -> list | None:
         return None
     phones, spoken = [], []
     for w in alignment:
-        ws, we = w.start * FRAME_S, (w.start + w.duration) * FRAME_S
+        ws, we = w.start * FRAME_S + FRAME_OFFSET_S, (w.start + w.duration) * FRAME_S + FRAME_OFFSET_S
         name = re.sub(r"\(\d+\)$", "", w.name)
         if not name.startswith("<") and not name.startswith("["):
             spoken.append((ws, we, name))
         for p in w:
-            phones.append((p.start * FRAME_S, (p.start + p.duration) * FRAME_S, normalize(p.name)))
+            phones.append((p.start * FRAME_S + FRAME_OFFSET_S, (p.start + p.duration) * FRAME_S + FRAME_OFFSET_S,
+                           normalize(p.name)))
     return phones, spoken
 
 

@@ -28,6 +28,15 @@ from talkrig.model.arkit import ARKIT_52, canonical_name
 _ARRAYS = ("expression", "rotation", "translation", "audio")
 
 
+def _arkit_for(name: str) -> str | None:
+    """ARKit channel driving a model's expression: its canonical name, or for split halves of
+    a symmetric ARKit shape (ICT's ``browInnerUp_L``/``_R``, ``cheekPuff_L``) the whole shape."""
+    c = canonical_name(name)
+    if c is None and name[-2:] in ("_L", "_R", "_l", "_r"):
+        c = canonical_name(name[:-2])
+    return c
+
+
 @dataclass
 class Animation:
     fps: float
@@ -123,7 +132,7 @@ class Animation:
     def _expression_for(model, weights: torch.Tensor) -> torch.Tensor:
         """Map ``(T, 52)`` ARKit weights onto ``model``'s expression space ``(T, E)``."""
         names = list(model.exp_names)
-        idx = [(i, ARKIT_52.index(c)) for i, n in enumerate(names) if (c := canonical_name(n))]
+        idx = [(i, ARKIT_52.index(c)) for i, n in enumerate(names) if (c := _arkit_for(n))]
         if idx:
             out = torch.zeros(weights.shape[0], len(names), dtype=weights.dtype, device=weights.device)
             dst = torch.tensor([i for i, _ in idx], device=weights.device)

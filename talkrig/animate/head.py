@@ -42,7 +42,7 @@ class PoseStyle:
 STYLES: dict[str, PoseStyle] = {
     "still": PoseStyle((0.0, 0.0, 0.0), 0.0, 0.0),
     "calm": PoseStyle((0.8, 1.2, 0.5), 1.2, 1.0),
-    "natural": PoseStyle((1.5, 2.5, 1.0), 2.5, 2.0),
+    "natural": PoseStyle((1.5, 2.0, 1.0), 2.5, 2.0),
     "expressive": PoseStyle((2.5, 4.5, 2.0), 4.5, 3.5),
 }
 
@@ -121,22 +121,28 @@ def head_motion(n_frames: int, fps: float, phonemes: list, loud_times: np.ndarra
     rot = np.zeros((n_frames, 3))
     if style == "still" or n_frames == 0:
         return rot.astype(np.float32), np.zeros((n_frames, 3), np.float32)
+    from scipy.ndimage import gaussian_filter1d
+
     rng = _rng(seed, 1)
+    ramp = np.clip(t / 0.8, 0, 1)
+    ramp = (ramp * ramp * (3 - 2 * ramp))[:, None]  # start exactly at the photo's pose
     for k in range(3):
         rot[:, k] = st.drift_deg[k] * DEG * _lowpass_noise(rng, n_frames, fps, cutoff_hz=0.25)
+    rot *= ramp
+    nods = np.zeros((n_frames, 3))
     for ts, prom in prominences(phonemes, loud_times, loudness, accents):
         bump = _kernel(t, ts - 0.1, 0.45)
-        rot[:, 0] += st.nod_deg * DEG * prom * bump  # positive pitch: chin down (x axis)
-        rot[:, 1] += 0.3 * st.nod_deg * DEG * prom * rng.uniform(-1, 1) * bump
+        nods[:, 0] += st.nod_deg * DEG * prom * bump  # positive pitch: chin down (x axis)
+        nods[:, 1] += 0.3 * st.nod_deg * DEG * prom * rng.uniform(-1, 1) * bump
+    # Dense accents would add up to a lowered head: keep nods moving about the baseline.
+    nods -= gaussian_filter1d(nods, 0.8 * fps, axis=0, mode="nearest")
+    rot += nods
     for te in phrase_ends(phonemes):
         bump = _kernel(t, te - 0.2, 0.9)
         rot[:, 0] += st.phrase_deg * DEG * bump
         rot[:, 2] += 0.5 * st.phrase_deg * DEG * rng.choice([-1, 1]) * bump
-    from scipy.ndimage import gaussian_filter1d
-
     rot = gaussian_filter1d(rot, 0.06 * fps, axis=0, mode="nearest")
-    ramp = np.clip(t / 0.5, 0, 1)[:, None]
-    rot = (rot - rot[:1]) * (ramp * ramp * (3 - 2 * ramp))  # start exactly at the photo's pose
+    rot *= ramp
     return rot.astype(np.float32), neck_translation(rot).astype(np.float32)
 
 

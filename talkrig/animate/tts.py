@@ -149,10 +149,13 @@ def _espeak() -> _EspeakLib:
         return _LIB
 
 
-def _word_at(text: str, position: int, length: int) -> str:
-    """The word espeak reports at 1-based character ``position``."""
-    word = text[max(position - 1, 0): max(position - 1, 0) + max(length, 1)]
-    return re.sub(r"[^\w'\-]", "", word) or word.strip()
+def _span_words(text: str, position: int, next_position: int | None) -> list[str]:
+    """Words of the text from espeak's 1-based ``position`` up to the next WORD event.
+
+    espeak joins some function words to their neighbour ("from the" is one event), so one
+    event can carry several words."""
+    end = next_position - 1 if next_position else len(text)
+    return re.findall(r"[\w'\-]+", text[max(position - 1, 0):end])
 
 
 class EspeakTTS:
@@ -194,14 +197,20 @@ class EspeakTTS:
 
     @staticmethod
     def _words(text: str, events: list, phonemes: list, sr: int) -> list:
-        """Word intervals: from each WORD event to the end of its last sounding phoneme."""
-        starts = [(s / sr, _word_at(text, pos, ln)) for t, s, pos, ln, _ in events if t == _EV_WORD]
+        """Word intervals: from each WORD event to the end of its last sounding phoneme; an
+        event carrying several words shares its interval by their letter counts."""
+        ev = [(s / sr, pos) for t, s, pos, _, _ in events if t == _EV_WORD]
         words = []
-        for i, (start, word) in enumerate(starts):
-            nxt = starts[i + 1][0] if i + 1 < len(starts) else float("inf")
-            ends = [b for a, b, p in phonemes if start <= a < nxt and p != SIL]
-            if ends:
-                words.append((start, max(ends), word))
+        for i, (start, pos) in enumerate(ev):
+            nxt_t, nxt_pos = ev[i + 1] if i + 1 < len(ev) else (float("inf"), None)
+            ends = [b for a, b, p in phonemes if start <= a < nxt_t and p != SIL]
+            tokens = _span_words(text, pos, nxt_pos)
+            if not ends or not tokens:
+                continue
+            end = max(ends)
+            weights = np.cumsum([0] + [len(w) for w in tokens]) / sum(len(w) for w in tokens)
+            bounds = start + weights * (end - start)
+            words += [(float(bounds[k]), float(bounds[k + 1]), w) for k, w in enumerate(tokens)]
         return words
 
 

@@ -10,8 +10,8 @@ separate and the jaw follows loudness) on top of Cohen & Massaro's coarticulatio
    dominance-weighted mean of the targets, so neighbours blend (anticipatory rounding in
    "soon", a wide /s/ in "see") while strong phones hold their shape.
 2. Hard articulatory constraints the blend alone cannot guarantee: the lips seal on /p b m/,
-   the lower lip tucks under the teeth on /f v/ (each held for at least ~0.6 frame so every
-   frame rate shows it), and the whole mouth relaxes to closed in pauses.
+   the lower lip tucks under the teeth on /f v/ (each held for at least one frame period so
+   every frame rate shows it), and the whole mouth relaxes to closed in pauses.
 3. The jaw opening is scaled by the loudness envelope (louder speech, wider jaw).
 
 Channels are computed at 100 Hz and sampled at the video frame times.
@@ -176,7 +176,7 @@ def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None 
         times: ``(N,)`` sample times (s) at :data:`RATE`.
         loudness: ``(N,)`` envelope in [0, 1] at ``times`` or None.
         pauses: intervals where the mouth must rest closed.
-        fps: output frame rate; lip closures last at least ``0.6 / fps``.
+        fps: output frame rate; lip closures last at least ``1 / fps``.
         articulation_gain: scales lip shapes (JALI's "LI" axis), 1 = normal.
     Returns:
         ``(N, C)`` float32 channels.
@@ -184,9 +184,17 @@ def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None 
     ch = coarticulate(phonemes, times)
     ch[:, _LIP] *= articulation_gain
     if loudness is not None:  # JALI "JA": the jaw follows the voice
-        ch[:, _C["jaw"]] *= np.clip(0.3 + 0.9 * loudness, 0.0, 1.3)
+        # scaled by loudness, plus a small loudness-driven opening so loud rounded vowels
+        # (/u/ has a nearly closed jaw target) still open a little; bilabial seals, f/v tucks
+        # and pauses below override it.
+        ch[:, _C["jaw"]] = ch[:, _C["jaw"]] * np.clip(0.3 + 0.9 * loudness, 0.0, 1.3) + 0.12 * loudness ** 2
     ch = _smooth(ch, sigma_s=0.012)
-    half = 0.6 / fps / 2 + 0.005
+    # In pauses the mouth rests closed: it closes over the last ~40 ms of the preceding sound
+    # (the voice has already decayed there) and reopens just as the next sound starts.
+    rest = _pulse(times, [(a, b - 0.015) for a, b in pauses or [] if b - a > 0.09], 0.04, 0.035)
+    ch *= (1.0 - rest)[:, None]
+    # Lip constraints come last so a closure right after a pause is not faded by it.
+    half = 0.5 / fps + 0.002  # a closure spans at least one frame period: some frame shows it
     seal = _pulse(times, _held(phonemes, BILABIALS, half), 0.035, 0.03)
     ch[:, _C["seal"]] = np.maximum(ch[:, _C["seal"]], seal)
     for k in ("lower_down", "upper_up", "stretch"):
@@ -196,10 +204,6 @@ def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None 
     ch[:, _C["roll_lower"]] = np.maximum(ch[:, _C["roll_lower"]], 0.6 * tuck)
     ch[:, _C["lower_down"]] *= 1.0 - tuck
     ch[:, _C["jaw"]] = np.minimum(ch[:, _C["jaw"]], 0.12 + (1.0 - tuck))
-    # In pauses the mouth rests closed: it closes over the last ~40 ms of the preceding sound
-    # (the voice has already decayed there) and reopens just as the next sound starts.
-    rest = _pulse(times, [(a, b - 0.015) for a, b in pauses or [] if b - a > 0.09], 0.04, 0.035)
-    ch *= (1.0 - rest)[:, None]
     return np.clip(ch, 0.0, 1.0)
 
 

@@ -14,6 +14,7 @@ def prep(
     workers: int = typer.Option(0, help="Parallel workers (0: one per CPU core)."),
     engine: str = typer.Option("local", help="local (process pool) or ray."),
     ray_address: str = typer.Option(None, help="Ray cluster address (default: start a local Ray)."),
+    model: str = typer.Option("default", help="3DMM fitted by tracking: default, ict, a model path, or none."),
     crop_size: int = typer.Option(256, help="Aligned crop side in pixels (256 or 512; 0: no crops)."),
     min_face_fraction: float = typer.Option(0.5, help="Fail a clip whose face is tracked in fewer frames."),
     retry_errors: bool = typer.Option(False, help="Redo clips that failed in an earlier run."),
@@ -29,7 +30,8 @@ def prep(
         raise InputError(f"--crop-size must be 0 or at least 32, got {crop_size}")
     if not 0.0 <= min_face_fraction <= 1.0:
         raise InputError(f"--min-face-fraction must be in [0, 1], got {min_face_fraction}")
-    cfg = PrepConfig(crop_size=crop_size, min_face_fraction=min_face_fraction)
+    cfg = PrepConfig(crop_size=crop_size, min_face_fraction=min_face_fraction,
+                     model=None if model.lower() == "none" else model)
     s = prepare(input_path, out, layout=layout, workers=workers or None, engine=engine, config=cfg,
                 retry_errors=retry_errors, progress=progress, ray_address=ray_address)
     ok = sum(r["status"] == "ok" for r in s.rows)

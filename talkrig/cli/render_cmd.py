@@ -55,6 +55,15 @@ def render(
         raise InputError(f"--size must be one of 256, 512, 1024 (got {size})")
     if fps not in (25.0, 30.0):
         raise InputError(f"--fps must be 25 or 30 (got {fps:g})")
+    if text is not None and not text.strip():
+        raise InputError("--text is empty")
+    if audio is not None and not audio.is_file():
+        raise InputError(f"audio file not found: {audio}")
+    if not photo.is_file():
+        raise InputError(f"photo not found: {photo}")
+    from talkrig.animate.emotion import parse_schedule
+
+    parse_schedule(emotion, intensity)  # fail on a bad emotion before the slow steps
     console = Console(stderr=True, quiet=quiet)
     with console.status("reconstructing the face..."):
         recon = api.reconstruct(photo, model=model, face_index=face_index)

@@ -19,6 +19,8 @@ def train_renderer(
     resume: bool = typer.Option(False, "--resume", help="continue RUN/last.safetensors"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     holdout_seconds: float = typer.Option(0.0, "--holdout-seconds", help="keep the last seconds of each clip out"),
+    conditioning: str = typer.Option("minimal", "--conditioning",
+                                     help="for a video DATA: minimal (degraded frames) or classical (talkrig's renderer)"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: cuda when available)"),
 ) -> None:
@@ -44,7 +46,7 @@ def train_renderer(
         cfg = RefinerConfig.preset(config, **overrides)
         if init is not None:  # fine-tuning keeps the base network's shape
             cfg = load_checkpoint(init).config.replace(**overrides)
-    td = open_training_data(data, cfg, holdout_seconds)
+    td = open_training_data(data, cfg, holdout_seconds, conditioning)
     if resume or init is not None:
         if list(td.cond_channels.items()) != list(cfg.cond_channels.items()):
             raise InputError(f"{data} carries {', '.join(td.cond_channels)} but the checkpoint needs "

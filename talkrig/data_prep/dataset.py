@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from talkrig.data_prep.features import MelConfig
 from talkrig.data_prep.shard import OutputDir, read_manifest
 from talkrig.errors import InputError
 
@@ -63,6 +64,8 @@ class ClipDataset(Dataset):
                 if not require_face or found[s:s + window].all():
                     self.index.append((r["clip_id"], s))
         self._cache: OrderedDict[str, dict] = OrderedDict()
+        mel = MelConfig(**_settings(self.out).get("mel", {}))  # as the job computed it
+        self.mel_fps, self.sample_rate = mel.frames_per_second, float(mel.sample_rate)
 
     def __len__(self) -> int:
         return len(self.index)
@@ -83,10 +86,9 @@ class ClipDataset(Dataset):
         row, d, w = self.rows[clip_id], self._shard(clip_id), self.window
         fps = float(row["fps"])
         t0, t1 = s / fps, (s + w) / fps
-        mel_fps = 100.0  # features.MelConfig: 16 kHz / hop 160
         sample = {k.removeprefix("coef_"): torch.from_numpy(d[k][s:s + w].copy()) for k in _PER_FRAME}
-        sample["mel"] = torch.from_numpy(_span(d["mel"], t0, t1, mel_fps))
-        sample["audio"] = torch.from_numpy(_span(d["audio"], t0, t1, 16000.0))
+        sample["mel"] = torch.from_numpy(_span(d["mel"], t0, t1, self.mel_fps))
+        sample["audio"] = torch.from_numpy(_span(d["audio"], t0, t1, self.sample_rate))
         emo = row["emotion"]
         sample |= {"emotion": torch.tensor(EMOTIONS.index(emo) if emo in EMOTIONS else -1),
                    "intensity": torch.tensor(int(row["intensity"])), "clip_id": clip_id,
@@ -94,6 +96,13 @@ class ClipDataset(Dataset):
         if self.crops:
             sample["crops"] = torch.from_numpy(read_crop_frames(self.out.crops(clip_id), s, w, fps))
         return sample
+
+
+def _settings(out: OutputDir) -> dict:
+    """The job's settings (prep.json), {} when absent."""
+    import json
+
+    return json.loads(out.settings.read_text()) if out.settings.is_file() else {}
 
 
 def _span(x: np.ndarray, t0: float, t1: float, rate: float) -> np.ndarray:

@@ -8,6 +8,7 @@ shards at the end of every run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from talkrig.data_prep.layouts import ClipInfo, discover
-from talkrig.data_prep.process import PrepConfig, base_row, init_worker, run_clip
+from talkrig.data_prep.process import THREAD_VARS, PrepConfig, base_row, init_worker, run_clip
 from talkrig.data_prep.shard import OutputDir, manifest_row, rebuild_manifest, write_error
 from talkrig.errors import InputError
 from talkrig.io.files import atomic_path
@@ -54,13 +55,13 @@ def prepare(input_path: str | Path, out: str | Path, *, layout: str = "auto", wo
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r} (choose from {', '.join(ENGINES)})")
     config = config or PrepConfig()
-    clips = discover(input_path, layout)
     od = OutputDir(Path(out).expanduser())
+    clips = discover(input_path, layout, exclude=od.root)
     if od.root.exists() and not od.root.is_dir():
         raise InputError(f"output exists and is not a folder: {od.root}")
     od.root.mkdir(parents=True, exist_ok=True)
     od.create()
-    _check_settings(od, config)
+    _check_settings(od, config, layout)
     od.clean_temp()
     ok, bad = od.finished()
     done = ok | (set() if retry_errors else bad)
@@ -84,9 +85,10 @@ def prepare(input_path: str | Path, out: str | Path, *, layout: str = "auto", wo
                    time.perf_counter() - t0, rows)
 
 
-def _check_settings(od: OutputDir, config: PrepConfig) -> None:
-    """Refuse to mix shards made with different settings in one folder."""
-    want = json.dumps(config.to_dict(), sort_keys=True)
+def _check_settings(od: OutputDir, config: PrepConfig, layout: str) -> None:
+    """Refuse to mix shards made with different settings (or label layouts) in one folder."""
+    settings = config.to_dict() | {"layout": layout}
+    want = json.dumps(settings, sort_keys=True)
     if od.settings.is_file():
         have = json.dumps(json.loads(od.settings.read_text()), sort_keys=True)
         if have != want:
@@ -94,7 +96,7 @@ def _check_settings(od: OutputDir, config: PrepConfig) -> None:
                              "use a new output folder")
         return
     with atomic_path(od.settings) as tmp:
-        tmp.write_text(json.dumps(config.to_dict(), sort_keys=True, indent=1))
+        tmp.write_text(json.dumps(settings, sort_keys=True, indent=1))
 
 
 # -- engines -------------------------------------------------------------------------------
@@ -107,9 +109,10 @@ def _run_local(clips: list[ClipInfo], od: OutputDir, config: PrepConfig, workers
     if not clips:
         return
     if workers == 1 or len(clips) == 1:
-        init_worker(config)
-        for c in clips:
-            yield run_clip(c, str(od.root), config)
+        with _caller_threads_restored():
+            init_worker(config)
+            for c in clips:
+                yield run_clip(c, str(od.root), config)
         return
     queue, crashes = list(clips), {}
     while queue:
@@ -135,7 +138,7 @@ def _pool_session(queue: list[ClipInfo], inflight: dict, od: OutputDir, config: 
 
     # spawn, not fork: MediaPipe/XNNPACK thread pools do not survive a fork
     ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=ctx,
+    with _single_threaded_children(), ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=ctx,
                              initializer=init_worker, initargs=(config,)) as pool:
         def submit() -> None:
             if queue:
@@ -153,6 +156,36 @@ def _pool_session(queue: list[ClipInfo], inflight: dict, od: OutputDir, config: 
                 submit()
 
 
+@contextlib.contextmanager
+def _caller_threads_restored():
+    """Run work in this process single-threaded, then give the caller back its thread
+    settings (a training script calling ``prepare(workers=1)`` keeps its torch threads)."""
+    import torch
+
+    n = torch.get_num_threads()
+    try:
+        with _single_threaded_children():
+            yield
+    finally:
+        torch.set_num_threads(n)
+
+
+@contextlib.contextmanager
+def _single_threaded_children():
+    """Workers are spawned with one BLAS/OpenMP thread each: the variables must be in the
+    environment before numpy loads in the child, which is before any initializer runs."""
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    os.environ.update({v: "1" for v in THREAD_VARS})
+    try:
+        yield
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
 def _run_ray(clips: list[ClipInfo], od: OutputDir, config: PrepConfig, workers: int,
              address: str | None) -> Iterator:
     """The same task on Ray: one actor per worker holds the models; clips are handed to
@@ -166,7 +199,7 @@ def _run_ray(clips: list[ClipInfo], od: OutputDir, config: PrepConfig, workers: 
         raise InputError("--engine ray needs Ray: pip install 'talkrig[ray]'") from None
     started = not ray.is_initialized()
     if started:
-        env = {"env_vars": {"OMP_NUM_THREADS": "1"}}
+        env = {"env_vars": {v: "1" for v in THREAD_VARS}}
         if address:
             ray.init(address=address, runtime_env=env, log_to_driver=False)
         else:

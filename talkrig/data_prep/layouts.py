@@ -134,9 +134,10 @@ def clip_id_for(rel: str) -> str:
     return safe[:180]
 
 
-def discover(input_path: str | Path, layout: str = "auto") -> list[ClipInfo]:
+def discover(input_path: str | Path, layout: str = "auto", exclude: str | Path | None = None) -> list[ClipInfo]:
     """All video clips under ``input_path`` (a folder, searched recursively, or one video
-    file), sorted by relative path, with their labels.
+    file), sorted by relative path, with their labels. Files under ``exclude`` (the job's
+    own output folder, when it sits inside the input) are left out.
 
     Raises:
         InputError: missing input, no videos, or files that do not follow an explicit layout.
@@ -147,8 +148,10 @@ def discover(input_path: str | Path, layout: str = "auto") -> list[ClipInfo]:
     if root.is_file():
         files, base = [root], root.parent
     else:
+        skip = Path(exclude).resolve() if exclude is not None else None
         files = sorted(p for p in root.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES
-                       and p.is_file() and not p.name.startswith("."))
+                       and p.is_file() and not p.name.startswith(".")
+                       and not (skip is not None and p.resolve().is_relative_to(skip)))
         base = root
     if not files:
         raise InputError(f"no video files ({', '.join(VIDEO_SUFFIXES)}) under {root}")

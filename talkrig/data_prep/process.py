@@ -33,14 +33,15 @@ class PrepConfig:
     max_faces: faces the tracker looks for per frame (>= 2 lets it notice a second person).
     min_face_fraction: a clip whose face is tracked in fewer frames than this fails "no_face".
     smooth_window: Savitzky-Golay window (frames) for coefficients; crops use +-3 frames.
-    model: 3DMM name/path for the expression order (None: ARKit order).
+    model: 3DMM fitted by tracking ("default", "ict", a path); None stores the tracker's own
+        ARKit scores and head transform as coefficients (no identity, no model needed).
     """
 
     crop_size: int = 256
     max_faces: int = 2
     min_face_fraction: float = 0.5
     smooth_window: int = 5
-    model: str | None = None
+    model: str | None = "default"
     mel: MelConfig = field(default_factory=MelConfig)
     format_version: int = FORMAT_VERSION
 
@@ -49,30 +50,35 @@ class PrepConfig:
 
 
 class Worker:
-    """Per-process state: the face tracker and the model's expression names, loaded once."""
+    """Per-process state, loaded once: the face tracker and the model fitter."""
 
     def __init__(self, config: PrepConfig):
         from talkrig.data_prep.tracking import FaceTracker
 
         self.config = config
         self.tracker = FaceTracker(max_faces=config.max_faces)
-        self.exp_names = _model_exp_names(config.model)
+        self.fitter = None
+        if config.model is not None:
+            from talkrig.data_prep.video_fit import VideoFitter
+
+            self.fitter = VideoFitter(config.model)
+
+    def coefficients(self, track, width: int, height: int):
+        """Per-frame coefficients of a track (see :mod:`video_fit` / :mod:`fitting`)."""
+        if self.fitter is not None:
+            return self.fitter.fit(track, width, height, self.config.smooth_window)
+        from talkrig.data_prep.fitting import coefficients_from_track
+
+        return coefficients_from_track(track, height, self.config.smooth_window)
 
 
-def _model_exp_names(model: str | None) -> list[str] | None:
-    if model is None:
-        return None
-    from talkrig.model import registry
-
-    if not hasattr(registry, "load_model"):
-        raise InputError("this build cannot load face models yet (talkrig.model.registry.load_model)")
-    return list(registry.load_model(model).exp_names)
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 def limit_threads() -> None:
     """One compute thread per worker: workers are the parallelism, and oversubscribed
     OpenMP/BLAS pools on a small machine run many times slower."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in THREAD_VARS:  # for libraries loaded from here on (BLAS reads it at load)
         os.environ[var] = "1"
     import torch
 
@@ -112,9 +118,10 @@ def run_clip(clip: ClipInfo, out_root: str, config: PrepConfig) -> tuple[dict, d
     """Process one clip and write its shard or error record.
 
     Returns:
-        ``(manifest_row, timing)``; ``timing`` holds seconds and the worker pid (log only).
+        ``(manifest_row, timing)``; ``timing`` holds wall and CPU seconds and the worker pid
+        (for the log only: nothing time-dependent goes into shards or the manifest).
     """
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     out = OutputDir(Path(out_root))
     base = base_row(clip)
     try:
@@ -130,6 +137,7 @@ def run_clip(clip: ClipInfo, out_root: str, config: PrepConfig) -> tuple[dict, d
         if os.environ.get("TALKRIG_DEBUG"):
             traceback.print_exc()
     timing = {"clip_id": clip.clip_id, "seconds": round(time.perf_counter() - t0, 4),
+              "cpu_seconds": round(time.process_time() - c0, 4),
               "frames": row["frames"], "status": row["status"], "pid": os.getpid()}
     return row, timing
 
@@ -139,7 +147,6 @@ def process_clip(clip: ClipInfo, out: OutputDir, worker: Worker, base: dict) -> 
     bad clip (with ``facts`` for the manifest attached where known)."""
     from talkrig.data_prep import media
     from talkrig.data_prep.crops import CropStream
-    from talkrig.data_prep.fitting import coefficients_from_track
     from talkrig.io.files import atomic_path
 
     cfg = worker.config
@@ -178,7 +185,7 @@ def process_clip(clip: ClipInfo, out: OutputDir, worker: Worker, base: dict) -> 
     finally:
         session.close()
     audio = media.read_audio(clip.path, info.start)
-    coeffs = coefficients_from_track(track, info.height, cfg.smooth_window, worker.exp_names)
+    coeffs = worker.coefficients(track, info.width, info.height)
     t = track.frames
     facts |= {"frames": t, "duration": round(t / info.fps, 6), "faces": int(track.n_faces.max()),
               "face_fraction": round(float(track.found.mean()), 6)}

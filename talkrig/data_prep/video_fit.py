@@ -43,7 +43,7 @@ def _exp_so3(w: np.ndarray) -> np.ndarray:
 class VideoFitter:
     """Per-worker fitter for one model (``"default"``, ``"ict"`` or a path)."""
 
-    def __init__(self, model: str = "default", keyframes: int = 6, iters: int = 3,
+    def __init__(self, model: str = "default", keyframes: int = 4, iters: int = 3,
                  first_iters: int = 12):
         from talkrig.recon.api import model_context
         from talkrig.recon.fit import FitSettings
@@ -57,6 +57,7 @@ class VideoFitter:
         self.mean = s.mean.double().numpy()                       # (P, 3)
         self.id_basis = s.id_basis.double().numpy()               # (K, P, 3)
         self.exp_basis = s.exp_basis.double().numpy()             # (E, P, 3)
+        self._basis_t = self.exp_basis.transpose(1, 2, 0).copy()  # (P, 3, E) for Jacobians
         w = np.asarray(self.ctx.weights, np.float64)
         self.weights = w / w.sum()
         self.exp_std = m.exp_std.double().numpy()
@@ -140,6 +141,7 @@ class VideoFitter:
         scale = np.ones(len(e)) if self.blend else self.exp_std
         prior_c = e_prior if self.blend else np.zeros(len(e))
         bflat = (self.exp_basis * scale[:, None, None]).reshape(len(e), -1)
+        bt = self._basis_t if self.blend else bflat.reshape(len(e), -1, 3).transpose(1, 2, 0).copy()
         c = e / scale
 
         def evaluate(rot, t, c):
@@ -157,9 +159,10 @@ class VideoFitter:
             jp = np.zeros((len(x), 2, 3))
             jp[:, 0, 0], jp[:, 0, 2] = -f / z, f * x[:, 0] / z ** 2
             jp[:, 1, 1], jp[:, 1, 2] = f / z, -f * x[:, 1] / z ** 2
-            j_rot = -np.einsum("pak,pkb->pab", jp, _skew(p @ rot.T))
-            rb = (bflat.reshape(len(c), -1, 3) @ rot.T)  # (E, P, 3)
-            j_exp = np.einsum("pak,epk->pae", jp, rb)
+            q = p @ rot.T
+            # row a of jp times [q]x is (jp_a x q): the rotation block without 3x3 matrices
+            j_rot = -np.stack([np.cross(jp[:, 0], q), np.cross(jp[:, 1], q)], 1)
+            j_exp = (jp @ rot) @ bt  # (P, 2, 3) @ (P, 3, E): d uv / d expression
             jac = np.concatenate([j_rot, jp, j_exp], 2).reshape(-1, 6 + len(c))
             wi = np.repeat(w / (c_rob2 + (r ** 2).sum(1)), 2)
             jw = jac * wi[:, None]

@@ -349,3 +349,12 @@ def check_inputs(generated, reference=None, source=None) -> None:
                      ("source photo", source)):
         if p is not None and not Path(p).is_file():
             raise InputError(f"{label} not found: {p}")
+
+
+def print_no_reference_checks(video: str | Path, console=None, emotion: str | None = None,
+                              text: str | None = None, source: str | Path | None = None) -> EvalReport:
+    """Run :func:`no_reference_report` on a freshly rendered video and print it (for the end
+    of ``talkrig render``). Returns the report."""
+    rep = no_reference_report(video, emotion=emotion, text=text, source=source)
+    print_report(rep, console, title=f"self-checks: {Path(video).name}")
+    return rep

@@ -11,8 +11,8 @@ difference); neutral's evidence is a constant :data:`NEUTRAL_LEVEL`, so a face m
 emotion more strongly than that to leave neutral. Evidence averaged over the video goes
 through a softmax (temperature :data:`TEMPERATURE`) giving a distribution over the eight
 labels; ``emotion_prob`` is the requested label's share and ``emotion_top`` the argmax.
-When the source photo is given its evidence is subtracted first (a smiling portrait does
-not make every video "happy").
+:func:`emotion_scores` can subtract a portrait's own evidence (``baseline``) to judge only
+what the video adds; the report does not, so a smiling portrait counts as smiling.
 
 Identity: no face-recognition network was adopted. The only registry candidate checked,
 ``face-recognition-models`` 0.3.0 (dlib's ResNet descriptor), needs dlib and bundles dlib's

@@ -217,7 +217,10 @@ def load_fid_inception(path: str | Path) -> FIDInception:
         raise InputError(f"cannot read Inception weights {path}: {type(exc).__name__}") from None
     net = FIDInception()
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "AuxLogits."))}
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError:  # shape mismatches
+        raise InputError(f"{path} does not match the FID Inception network (shapes differ)") from None
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise InputError(f"{path} does not match the FID Inception network "

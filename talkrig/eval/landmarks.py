@@ -21,7 +21,11 @@ EYE_OUTER = (36, 45)
 
 
 def _centred(lm: np.ndarray) -> np.ndarray:
-    return lm - np.nanmean(lm, axis=-2, keepdims=True)
+    import warnings
+
+    with warnings.catch_warnings():  # frames without a face are all-NaN: stay NaN quietly
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return lm - np.nanmean(lm, axis=-2, keepdims=True)
 
 
 def lmd_per_frame(gen68: np.ndarray, ref68: np.ndarray, points=None) -> np.ndarray:

@@ -18,7 +18,8 @@ from the landmarker run on the *generated* frames) and the audio (mono float32, 
 - ``bilabial_closed``: share of /p/, /b/, /m/ phones (from a forced alignment, when the
   transcript is known) during which the lips close at least once.
 - ``speech_motion``: standard deviation of the opening over speech frames (a still face
-  scores 0).
+  scores ~0; below :data:`MIN_MOTION` the mouth counts as still, ``env_corr`` is 0 and no
+  offset is reported).
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ import numpy as np
 
 CLOSED = 0.04  # opening (inner-lip gap / outer-eye distance) below which lips count as closed
 MIN_PAUSE_S = 0.2
+# below this std of the opening during speech the mouth counts as still: landmark jitter
+# of a frozen face (~0.002 on the dev video) must not produce a "best offset"
+MIN_MOTION = 0.006
 BILABIALS = ("P", "B", "M")
 
 
@@ -164,15 +168,18 @@ def lip_sync(opening: np.ndarray, audio: np.ndarray, sr: int, fps: float,
     near = np.convolve(speech.astype(float), np.ones(5), mode="same") > 0
     corr = lagged_correlation(highpass(opening), highpass(db), max_shift, near)
     zero = corr[max_shift]
-    if np.isfinite(corr).any() and np.nanmax(corr) > 0:
+    sp = speech & np.isfinite(opening)
+    motion = float(np.std(opening[sp])) if sp.sum() > 1 else float("nan")
+    still = not (motion >= MIN_MOTION)
+    if still:
+        zero = 0.0
+    if not still and np.isfinite(corr).any() and np.nanmax(corr) > 0:
         best = int(np.nanargmax(corr))
         offset, best_c = best - max_shift, float(corr[best])
     else:  # a still mouth (or no face): no offset is better than another
         offset, best_c = None, float("nan")
     p = pauses(speech, fps) & np.isfinite(opening)
     pause_closed = float(np.mean(opening[p] < CLOSED)) if p.any() else float("nan")
-    sp = speech & np.isfinite(opening)
-    motion = float(np.std(opening[sp])) if sp.sum() > 1 else float("nan")
     rep = LipSyncReport(env_corr=float(zero) if np.isfinite(zero) else 0.0, av_offset=offset,
                         offset_corr=best_c, pause_closed=pause_closed, speech_motion=motion,
                         speech_share=float(speech.mean()))

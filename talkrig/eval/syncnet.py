@@ -107,7 +107,10 @@ def load_syncnet(path: str | Path) -> SyncNet:
         raise InputError(f"{path} is not a SyncNet state dict")
     state = {k.removeprefix("__S__."): v for k, v in state.items()}
     net = SyncNet()
-    missing, unexpected = net.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = net.load_state_dict(state, strict=False)
+    except RuntimeError:  # shape mismatches
+        raise InputError(f"{path} does not match SyncNet (tensor shapes differ)") from None
     if missing or unexpected:
         raise InputError(f"{path} does not match SyncNet ({len(missing)} missing, "
                          f"{len(unexpected)} unexpected tensors)")
@@ -181,7 +184,8 @@ def face_boxes(points: np.ndarray, smooth: int = 13) -> np.ndarray:
     ok = np.isfinite(p[:, 0, 0])
     if not ok.any():
         raise InputError("no face found in any frame (needed for SyncNet crops)")
-    lo, hi = np.nanmin(p, 1), np.nanmax(p, 1)
+    lo = np.where(ok[:, None], np.nanmin(np.where(ok[:, None, None], p, 0), 1), np.nan)
+    hi = np.where(ok[:, None], np.nanmax(np.where(ok[:, None, None], p, 0), 1), np.nan)
     box = np.stack([(lo[:, 0] + hi[:, 0]) / 2, (lo[:, 1] + hi[:, 1]) / 2,
                     np.max(hi - lo, 1) / 2], 1)
     t = np.arange(len(p))

@@ -19,7 +19,7 @@ from talkrig.model.morphable import MorphableModel
 from talkrig.recon.correspondence import Correspondence, get_correspondence, model_key
 from talkrig.recon.fit import FitSettings, SurfacePoints, arkit_init, default_focal, fit_landmarks
 from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, shared_landmarker
-from talkrig.recon.photometric import depth_buffer, fit_albedo_lighting, observe
+from talkrig.recon.photometric import area_colours, depth_buffer, fit_albedo_lighting, observe
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.skin import skin_mask
 from talkrig.recon.texture import UVLayout, extract_texture
@@ -138,7 +138,7 @@ def square_crop(bbox, scale: float = 1.6) -> np.ndarray:
 def reconstruct(image, model: str | MorphableModel = "default", *, face_index: int = 0,
                 texture_size: int = 512, delight: bool = False, settings: FitSettings | None = None,
                 landmarker: FaceLandmarker | None = None, detection: FaceDetection | None = None,
-                name: str | None = None) -> Reconstruction:
+                name: str | None = None, refine_steps: int = 0) -> Reconstruction:
     """Reconstruct the face in one photo.
 
     Args:
@@ -150,6 +150,9 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         settings: landmark-fit settings.
         landmarker: a landmarker to use (default: the process-wide one).
         detection: skip detection and use this one (e.g. from video tracking).
+        refine_steps: Adam steps of photometric refinement through the differentiable
+            renderer (light, albedo, small shape corrections; :mod:`talkrig.recon.refine`).
+            0 (default) keeps the closed-form solve only; each step costs ~0.2-1 s.
     Returns:
         :class:`Reconstruction`.
     Raises:
@@ -185,9 +188,27 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     skin = skin_mask(img, detection.points)
     zbuf = depth_buffer(pix, ctx.render_faces, h, w)
     obs = observe(img, skin, pix, normals, ctx.render_faces, ctx.depth_tol, zbuf)
+    # area-weighted vertex colours (better than point samples on sparse meshes: +0.3-1.6 dB)
+    col, cover = area_colours(img, pix, ctx.render_faces, square_crop(detection.bbox, 1.3), obs.colour)
+    use = obs.visible & (cover > 0.5)
+    obs.colour[use] = col[use]
     gamma, alb_coeffs, vertex_albedo = fit_albedo_lighting(m, obs, normals)
     coeffs = coeffs.replace(lighting=torch.as_tensor(gamma)[None],
                             albedo=torch.as_tensor(alb_coeffs, dtype=torch.float32).reshape(1, -1))
+    refine_info = None
+    if refine_steps > 0:
+        from talkrig.recon.refine import refine_photometric
+
+        coeffs, vertex_albedo, refine_info = refine_photometric(
+            m, coeffs, camera, img, skin, vertex_albedo, square_crop(detection.bbox, 1.2), ctx.render_faces,
+            steps=refine_steps)
+        gamma = coeffs.lighting[0].numpy()
+        with torch.no_grad():
+            posed_t = m.vertices(coeffs)
+            normals = m.normals(posed_t)[0].numpy()
+            pix = camera.project(posed_t)[0].numpy()
+        posed = posed_t[0].numpy()
+        zbuf = depth_buffer(pix, ctx.render_faces, h, w)
     t4 = time.perf_counter()
 
     if len(m.uvs):
@@ -202,6 +223,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         "fit_rms_px": info["rms_px"], "face_size_px": info["face_size_px"],
         "skin_vertices": int(obs.skin.sum()), "visible_vertices": int(obs.visible.sum()),
         "delight": bool(delight), "face_index": int(face_index),
+        "refine_loss": refine_info["loss"] if refine_info else None,
         "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
                     "texture": t5 - t4, "total": t5 - t0},
     }

@@ -15,6 +15,7 @@ from talkrig.errors import InputError
 from talkrig.recon.api import model_context, model_landmarks68
 from talkrig.recon.photometric import psnr, render_textured, render_vertex_colours, shade_vertices
 from talkrig.recon.reconstruction import Reconstruction
+from talkrig.recon.texture import inner_triangles
 
 
 def read_pts(path: str | Path, one_based: bool | None = None) -> np.ndarray:
@@ -62,7 +63,7 @@ def rerender(rec: Reconstruction, textured: bool = False) -> tuple[np.ndarray, n
         uvs = m.uvs.cpu().numpy()
         uvf = m.uv_faces.cpu().numpy()
         inside = ((uvs[uvf] >= 0) & (uvs[uvf] <= 1)).all((1, 2))
-        keep = np.intersect1d(ctx.render_ids, np.flatnonzero(inside))
+        keep = np.flatnonzero(inside & ~inner_triangles(m))
         return render_textured(pix, ctx.faces[keep], uvs, uvf[keep], rec.texture, h, w)
     col = shade_vertices(rec.vertex_colors, n, rec.coeffs.lighting[0].numpy())
     return render_vertex_colours(pix, ctx.render_faces, col, h, w)

@@ -2,13 +2,16 @@
 
 The model is evaluated only at the landmarks' surface points (barycentric combinations of
 vertices, see :mod:`talkrig.recon.correspondence`), so each step costs a few small matrix
-products. Pose starts from a closed-form scaled-orthographic alignment; then L-BFGS minimises
+products. Pose starts from a closed-form scaled-orthographic alignment; then a robust
+Levenberg-Marquardt solver (analytic Jacobian, IRLS weights) minimises
 
-    sum_i w_i * rho(|proj(p_i) - x_i| / s)  +  priors
+    sum_i w_i * rho(|proj(p_i) - x_i|)  +  priors
 
-with ``rho`` a Cauchy (log) robust loss, ``s`` the face size, identity prior ``N(0, id_std)``
-and, for ARKit-named models, blendshape weights pulled towards the landmarker's own scores and
-kept in [0, 1].
+with ``rho(r) = log(1 + r^2 / c^2)`` (Cauchy; ``c`` a fraction of the face size), identity prior
+``N(0, id_std)`` (and the model's identity bounds, if it states them) and, for ARKit-named
+models, blendshape weights pulled towards the landmarker's own scores and kept in [0, 1]; PCA
+expressions get ``N(0, exp_std)``. It replaced an L-BFGS version: 10x faster (0.02-0.1 s) and
+it actually converges on bases of very different scales (the default model's MakeHuman targets).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from talkrig.model.arkit import canonical_name
 from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
 from talkrig.model.rotation import euler_to_matrix, matrix_to_euler
-from talkrig.render.camera import Camera, project
+from talkrig.render.camera import Camera
 
 
 @dataclass
@@ -117,10 +120,11 @@ class FitSettings:
     size, so the weights do not depend on the photo's resolution)."""
 
     robust_scale: float = 0.03  # Cauchy scale, fraction of the face size
-    id_prior: float = 5e-6  # weight of |id / id_std|^2
-    exp_prior: float = 2e-5  # weight of |e - e0|^2 (blendshapes) or |e / std|^2 (PCA)
+    id_prior: float = 5e-5  # weight of |id / id_std|^2
+    exp_prior: float = 2e-4  # weight of |e - e0|^2 (blendshapes) or |e / std|^2 (PCA)
     rigid_iters: int = 4
     full_iters: int = 16
+    tolerance: float = 1e-4  # stop when an iteration lowers the cost by less than this fraction
     fit_identity: bool = True
     fit_expression: bool = True
 
@@ -262,13 +266,15 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
             r_n, p_n, x_n = residual(rot_n, t_n, c_n)
             new = cost(r_n, c_n)
             if new <= cur:
+                gain = (cur - new) / max(cur, 1e-12)
                 rot, t, c, r, p, x, cur = rot_n, t_n, c_n, r_n, p_n, x_n, new
                 lam = max(lam / 3, 1e-7)
                 break
             lam *= 4
         else:
-            if shape_on:
-                break
+            gain = 0.0
+        if shape_on and gain < st.tolerance:
+            break
 
     coeffs_c = c * scale
     with torch.no_grad():

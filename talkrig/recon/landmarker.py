@@ -11,6 +11,7 @@ plus MediaPipe's relative depth ``z`` in the same pixel scale (smaller = closer 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import hashlib
 import importlib.resources
 import threading
@@ -21,6 +22,7 @@ import numpy as np
 
 from talkrig.errors import ModelNotFoundError, NoFaceError
 from talkrig.io.image import load_image, resize_max_side
+from talkrig.model.arkit import ARKIT_52
 
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 #: Longest side the detector sees; larger photos are detected on a downscaled copy.
@@ -82,7 +84,8 @@ class FaceDetection:
 
     Attributes:
         landmarks: ``(478, 3)`` float32: pixel x, pixel y, relative depth (pixels).
-        blendshapes: ARKit name -> score in [0, 1] (52 names, ``_neutral`` dropped).
+        blendshapes: ARKit name -> score in [0, 1] (all 52 names; MediaPipe does not score
+            ``tongueOut``, which is 0).
         transform: ``(4, 4)`` float32 facial transformation matrix (MediaPipe's canonical
             face, cm, to its virtual camera); identity when not computed.
         bbox: ``(x0, y0, x1, y1)`` pixel box around the landmarks.
@@ -157,7 +160,11 @@ class FaceLandmarker:
             min_face_detection_confidence=min_confidence, min_face_presence_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-        self._impl = vision.FaceLandmarker.create_from_options(opts)
+        from talkrig.io.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():  # MediaPipe logs its graph set-up to fd 2
+            self._impl = vision.FaceLandmarker.create_from_options(opts)
+        self._quiet_runs = 2  # ...and its first inferences too
         self.video = video
         self.detect_max_side = detect_max_side
         self._lock = threading.Lock()  # MediaPipe graphs are not re-entrant
@@ -204,15 +211,22 @@ class FaceLandmarker:
         small, scale = resize_max_side(rgb, self.detect_max_side)
         h, w = small.shape[:2]
         mp_img = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
+        from talkrig.io.quiet import native_stderr_silenced
+
         with self._lock:
-            res = self._impl.detect(mp_img) if timestamp_ms is None else self._impl.detect_for_video(mp_img, timestamp_ms)
+            quiet = native_stderr_silenced() if self._quiet_runs > 0 else contextlib.nullcontext()
+            self._quiet_runs -= 1
+            with quiet:
+                res = self._impl.detect(mp_img) if timestamp_ms is None else self._impl.detect_for_video(mp_img, timestamp_ms)
         out = []
         for i, lms in enumerate(res.face_landmarks):
             pts = np.array([[p.x * w, p.y * h, p.z * w] for p in lms], dtype=np.float32) * scale
             bs = {}
             if res.face_blendshapes and i < len(res.face_blendshapes):
-                bs = {c.category_name: float(c.score) for c in res.face_blendshapes[i]
-                      if c.category_name != "_neutral"}
+                # MediaPipe gives 51 of ARKit's 52 (no tongueOut): report all 52, missing ones as 0
+                bs = dict.fromkeys(ARKIT_52, 0.0)
+                bs.update({c.category_name: float(c.score) for c in res.face_blendshapes[i]
+                           if c.category_name != "_neutral"})
             tm = np.eye(4, dtype=np.float32)
             if res.facial_transformation_matrixes and i < len(res.facial_transformation_matrixes):
                 tm = np.asarray(res.facial_transformation_matrixes[i], dtype=np.float32).reshape(4, 4)

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch import Tensor
 
 from talkrig.model.morphable import MorphableModel
-from talkrig.recon.raster import rasterize
+from talkrig.recon.raster import rasterize, sample_bilinear
 from talkrig.render.shading import sh_basis
 
 SKIN_PRIOR = np.array([0.72, 0.55, 0.47], np.float32)  # a neutral skin albedo for models without one
@@ -46,17 +45,10 @@ class VertexObservation:
 
 
 def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Sample ``image (H, W, C)`` at pixel positions ``xy (P, 2)`` (pixel centres at +0.5)."""
-    h, w = image.shape[:2]
-    x = np.clip(xy[:, 0] - 0.5, 0, w - 1)
-    y = np.clip(xy[:, 1] - 0.5, 0, h - 1)
-    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    im = image.reshape(h, w, -1)
-    top = im[y0, x0] * (1 - fx) + im[y0, x1] * fx
-    bot = im[y1, x0] * (1 - fx) + im[y1, x1] * fx
-    return (top * (1 - fy) + bot * fy).astype(np.float32)
+    """Sample ``image (H, W, C)`` at pixel positions ``xy (P, 2)`` (pixel centres at +0.5);
+    uint8 images come back scaled to [0, 1]."""
+    out = sample_bilinear(image, xy)
+    return out / 255.0 if image.dtype == np.uint8 else out
 
 
 def depth_buffer(pix: np.ndarray, faces: np.ndarray, height: int, width: int, max_side: int = 512):
@@ -96,9 +88,60 @@ def observe(image: np.ndarray, skin: np.ndarray, pix: np.ndarray, normals: np.nd
     # view direction from the surface to the camera at the origin: -(position) ~ +z mostly
     facing = normals[:, 2].astype(np.float32)
     visible = inside & (pix[:, 2] <= zmin + depth_tol) & (facing > 0.05)
-    colour = bilinear(image.astype(np.float32) / 255.0, pix[:, :2])
+    colour = bilinear(image, pix[:, :2])
     on_skin = bilinear(skin.astype(np.float32)[..., None], pix[:, :2])[:, 0] > 0.99
     return VertexObservation(colour, visible, visible & on_skin, facing)
+
+
+def area_colours(image: np.ndarray, pix: np.ndarray, faces: np.ndarray, box, colour0: np.ndarray,
+                 size: int = 256, smooth: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Per-vertex colours that best reproduce the photo when interpolated over the triangles.
+
+    Point samples at the vertices alias on sparse meshes (a vertex may land on an eyelash);
+    instead solve ``min_c sum_pixels |sum_k b_k c_{v_k} - I_p|^2 + smooth * |L c|^2`` over the
+    face crop ``box`` rendered at ``size`` pixels (``b`` the pixel's barycentrics, ``L`` the
+    graph Laplacian, which also fills vertices that cover no pixel).
+
+    Args:
+        pix: ``(N, 3)`` projected vertices; faces: triangles to draw; colour0 ``(N, 3)`` start.
+    Returns:
+        ``colours (N, 3)`` in [0, 1] and ``coverage (N,)`` (summed barycentric weight, in pixels).
+    """
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import cg
+
+    from talkrig.recon.refine import crop_image
+
+    x0, y0, x1, _ = (float(v) for v in box)
+    sc = size / (x1 - x0)
+    p = pix.copy()
+    p[:, 0] = (p[:, 0] - x0) * sc
+    p[:, 1] = (p[:, 1] - y0) * sc
+    fid, bary, _ = rasterize(p, faces, size, size, cull_backfaces=True)
+    rows = np.flatnonzero(fid.ravel() >= 0)
+    n = len(pix)
+    if len(rows) == 0:
+        return colour0, np.zeros(n)
+    tri = faces[fid.ravel()[rows]]
+    # solve only for the vertices the crop shows (a large model has most of its vertices elsewhere)
+    used, local = np.unique(tri, return_inverse=True)
+    m = len(used)
+    a = sp.csr_matrix((bary.reshape(-1, 3)[rows].ravel().astype(np.float64),
+                       (np.repeat(np.arange(len(rows)), 3), local.ravel())), shape=(len(rows), m))
+    target = crop_image(image, box, size, resample=3).reshape(-1, 3)[rows].astype(np.float64) / 255.0
+    sub = faces[np.isin(faces, used).all(1)]
+    remap = np.full(n, -1, np.int64)
+    remap[used] = np.arange(m)
+    lap = sp.identity(m, format="csr") - vertex_neighbours(remap[sub], m)
+    ata = (a.T @ a + smooth * (lap.T @ lap) + 1e-6 * sp.identity(m)).tocsr()
+    c0 = colour0[used].astype(np.float64)
+    atb = a.T @ target + 1e-6 * c0
+    out = colour0.astype(np.float64).copy()
+    for c in range(3):
+        out[used, c], _ = cg(ata, atb[:, c], x0=c0[:, c], maxiter=40)
+    coverage = np.zeros(n)
+    coverage[used] = np.asarray(a.sum(0)).ravel()
+    return np.clip(out, 0, 1).astype(np.float32), coverage
 
 
 def solve_lighting(colour: np.ndarray, albedo: np.ndarray, basis: np.ndarray, weight: np.ndarray,
@@ -247,5 +290,5 @@ def render_textured(pix: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_face
     s = texture.shape[0]
     xy = np.stack([uv[:, 0] * s, (1 - uv[:, 1]) * s], 1)
     rgb = np.zeros((height, width, 3), np.float32)
-    rgb[covered] = bilinear(texture.astype(np.float32) / 255.0, xy)
+    rgb[covered] = bilinear(texture, xy)
     return rgb, covered

@@ -88,3 +88,48 @@ def interpolate(attr: np.ndarray, faces: np.ndarray, face_id: np.ndarray, bary: 
     out = (attr[tri] * bary[..., None]).sum(-2).astype(np.float32)
     out[face_id < 0] = 0
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _gather_kernel(attr, faces, face_ids, bary, out):
+    for t in range(face_ids.shape[0]):
+        f = face_ids[t]
+        a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+        w0, w1, w2 = bary[t, 0], bary[t, 1], bary[t, 2]
+        for k in range(attr.shape[1]):
+            out[t, k] = w0 * attr[a, k] + w1 * attr[b, k] + w2 * attr[c, k]
+
+
+def interpolate_points(attr: np.ndarray, faces: np.ndarray, face_ids: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    """Per-vertex ``attr (N, C)`` at surface points given as triangle ids ``(T,)`` and
+    barycentrics ``(T, 3)``; returns ``(T, C)`` float64."""
+    a = np.ascontiguousarray(attr, np.float64).reshape(len(attr), -1)
+    out = np.empty((len(face_ids), a.shape[1]), np.float64)
+    _gather_kernel(a, np.ascontiguousarray(faces, np.int64), np.ascontiguousarray(face_ids, np.int64),
+                   np.ascontiguousarray(bary, np.float64), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _bilinear_kernel(image, xy, out):
+    h, w = image.shape[0], image.shape[1]
+    for p in range(xy.shape[0]):
+        x = min(max(xy[p, 0] - 0.5, 0.0), w - 1.0)
+        y = min(max(xy[p, 1] - 0.5, 0.0), h - 1.0)
+        x0, y0 = int(x), int(y)
+        x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+        fx, fy = x - x0, y - y0
+        for c in range(image.shape[2]):
+            top = image[y0, x0, c] * (1 - fx) + image[y0, x1, c] * fx
+            bot = image[y1, x0, c] * (1 - fx) + image[y1, x1, c] * fx
+            out[p, c] = top * (1 - fy) + bot * fy
+
+
+def sample_bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Bilinear samples of ``image (H, W, C)`` (any dtype, returned as float32 in the image's
+    own scale) at pixel positions ``xy (P, 2)``; pixel centres sit at ``+0.5``; clamped at the
+    borders."""
+    im = image.reshape(image.shape[0], image.shape[1], -1)
+    out = np.empty((len(xy), im.shape[2]), np.float32)
+    _bilinear_kernel(np.ascontiguousarray(im), np.ascontiguousarray(xy, np.float64), out)
+    return out

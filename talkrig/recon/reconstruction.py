@@ -3,8 +3,7 @@
 Saved as one ``.npz`` of plain arrays (``allow_pickle=False``), written atomically. The camera
 works in full-image pixels, so rendering ``model.vertices(coeffs)`` with ``camera`` at
 ``(camera.width, camera.height)`` lands exactly on ``image``; ``crop`` is a square box around the
-face for renderers that work on a face crop (render at ``camera.cropped(...)``-style offsets:
-subtract ``crop[:2]`` from the principal point).
+face for renderers that work on a face crop (:meth:`Reconstruction.crop_camera`).
 """
 
 from __future__ import annotations
@@ -22,6 +21,14 @@ from talkrig.model.coefficients import FIELDS, Coefficients
 from talkrig.render.camera import Camera
 
 FORMAT = "talkrig.reconstruction/1"
+
+
+def crop_camera(camera: Camera, box, size: int) -> Camera:
+    """``camera`` restricted to the square ``box (x0, y0, x1, y1)`` resampled to ``size`` pixels."""
+    x0, y0, x1, _ = (float(v) for v in box)
+    s = size / (x1 - x0)
+    cx, cy = camera.principal
+    return Camera(float(torch.as_tensor(camera.focal).reshape(-1)[0]) * s, size, size, (cx - x0) * s, (cy - y0) * s)
 
 
 @dataclass
@@ -61,6 +68,11 @@ class Reconstruction:
     skin_mask: np.ndarray
     vertex_colors: np.ndarray
     meta: dict = field(default_factory=dict)
+
+    def crop_camera(self, size: int, box=None) -> Camera:
+        """The camera for rendering only the square ``box`` (default :attr:`crop`) at
+        ``size x size`` pixels; paste such a render back at ``box`` scaled by ``box side / size``."""
+        return crop_camera(self.camera, self.crop if box is None else box, size)
 
     @property
     def blendshape_dict(self) -> dict[str, float]:

@@ -19,7 +19,7 @@ import torch
 
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.photometric import bilinear, depth_buffer, irradiance
-from talkrig.recon.raster import rasterize
+from talkrig.recon.raster import interpolate_points, rasterize
 from talkrig.render.shading import sh_basis
 
 
@@ -51,11 +51,7 @@ class UVLayout:
                               & (uvs[uvf][..., 1] >= 0).all(1) & (uvs[uvf][..., 1] <= 1).all(1))
         # Some layouts overlap islands (ICT puts the eyeballs over the face in tile 0): draw
         # inner parts (eyes, teeth, mouth) "behind" the skin so the skin wins the z-test.
-        inner = np.zeros(model.n_vertices, bool)
-        for r in ("eyes", "eye_left", "eye_right", "eye_extras", "teeth", "mouth_interior", "tongue", "gums_tongue"):
-            if r in model.region_names:
-                inner |= model.region(r).cpu().numpy()
-        tri_inner = inner[model.faces.cpu().numpy()].any(1)
+        tri_inner = inner_triangles(model)
         depth = np.ones(len(uvs))
         depth[np.unique(uvf[tri_inner])] = 2.0
         depth[np.unique(uvf[~tri_inner])] = 1.0
@@ -70,8 +66,7 @@ class UVLayout:
 
     def points(self, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         """``(T, C)`` per-texel interpolation of per-vertex ``vertices (N, C)``."""
-        tri = faces[self.face_ids]
-        return (vertices[tri] * self.bary[..., None]).sum(1)
+        return interpolate_points(vertices, faces, self.face_ids, self.bary)
 
 
 def _mirror_texels(model, face_ids, bary, rows, cols, size) -> np.ndarray:
@@ -89,18 +84,17 @@ def _mirror_texels(model, face_ids, bary, rows, cols, size) -> np.ndarray:
     return j.astype(np.int64)
 
 
-_LAYOUT_CACHE: dict[tuple[int, int], UVLayout] = {}
+INNER_REGIONS = ("eyes", "eye_left", "eye_right", "eye_extras", "teeth", "mouth_interior", "tongue", "gums_tongue")
 
 
-def uv_layout(model: MorphableModel, size: int) -> UVLayout:
-    """Cached :meth:`UVLayout.build` (per model object and size; the cache is per process)."""
-    key = (id(model), size)
-    lay = _LAYOUT_CACHE.get(key)
-    if lay is None:
-        if len(_LAYOUT_CACHE) > 8:
-            _LAYOUT_CACHE.clear()
-        lay = _LAYOUT_CACHE[key] = UVLayout.build(model, size)
-    return lay
+def inner_triangles(model: MorphableModel) -> np.ndarray:
+    """``(F,)`` bool: triangles of parts inside the skin (eyeballs, teeth, mouth, tongue) that the
+    photo texture does not describe."""
+    inner = np.zeros(model.n_vertices, bool)
+    for r in INNER_REGIONS:
+        if r in model.region_names:
+            inner |= model.region(r).cpu().numpy()
+    return inner[model.faces.cpu().numpy()].any(1)
 
 
 def extract_texture(image: np.ndarray, layout: UVLayout, posed: np.ndarray, pix: np.ndarray,
@@ -122,8 +116,8 @@ def extract_texture(image: np.ndarray, layout: UVLayout, posed: np.ndarray, pix:
     """
     h, w = image.shape[:2]
     s = layout.size
-    tpix = layout.points(pix, faces)
-    tnorm = layout.points(normals, faces)
+    both = layout.points(np.concatenate([pix, normals, vertex_albedo], 1), faces)
+    tpix, tnorm, albedo = both[:, :3], both[:, 3:6], both[:, 6:9]
     tnorm /= np.maximum(np.linalg.norm(tnorm, axis=1, keepdims=True), 1e-8)
     z, sc = zbuf if zbuf is not None else depth_buffer(pix, faces, h, w)
     zh, zw = z.shape
@@ -135,10 +129,9 @@ def extract_texture(image: np.ndarray, layout: UVLayout, posed: np.ndarray, pix:
     inside = (tpix[:, 0] >= 0) & (tpix[:, 0] < w) & (tpix[:, 1] >= 0) & (tpix[:, 1] < h)
     facing = tnorm[:, 2]
     seen = inside & (tpix[:, 2] <= zmin + depth_tol) & (facing > 0.0)
-    photo = bilinear(image.astype(np.float32) / 255.0, tpix[:, :2])
+    photo = bilinear(image, tpix[:, :2])
     basis = sh_basis(torch.as_tensor(tnorm, dtype=torch.float32)).numpy()
     irr = np.clip(irradiance(basis, gamma), 0.05, None)
-    albedo = layout.points(vertex_albedo, faces)
     if delight:
         photo = np.clip(photo / irr, 0, 1)
         fill = albedo

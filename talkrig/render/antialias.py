@@ -54,7 +54,7 @@ def _cross2(a: Tensor, b: Tensor) -> Tensor:
 
 
 def antialias(color: Tensor, fragments: Fragments, pos_pix: Tensor, faces: Tensor,
-              neighbours: Tensor | None = None) -> Tensor:
+              neighbours: Tensor | None = None, inplace: bool = False) -> Tensor:
     """Blend colours across silhouette edges so gradients reach silhouette vertices.
 
     Args:
@@ -64,6 +64,7 @@ def antialias(color: Tensor, fragments: Fragments, pos_pix: Tensor, faces: Tenso
         faces: ``(F, 3)`` int64.
         neighbours: ``(F, 3)`` from :func:`edge_neighbours` (computed when None; pass it when
             rendering the same topology repeatedly).
+        inplace: allow overwriting ``color`` when no gradient is needed (saves a copy).
     Returns:
         ``(B, H, W, C)`` anti-aliased image, differentiable w.r.t. ``color`` and ``pos_pix``.
     """
@@ -72,22 +73,24 @@ def antialias(color: Tensor, fragments: Fragments, pos_pix: Tensor, faces: Tenso
     if neighbours is None:
         neighbours = edge_neighbours(faces)
     neighbours = neighbours.to(pos_pix.device)
+    need_grad = torch.is_grad_enabled() and (color.requires_grad or pos_pix.requires_grad)
     with torch.no_grad():  # which edges are silhouettes, which pixel pairs to blend (discrete)
         if color.device.type == "cpu" and importlib.util.find_spec("numba") is not None:
             from talkrig.render.backends import cpu_ops
 
-            sil = torch.from_numpy(cpu_ops.silhouette_edges(
-                pos_pix.detach().contiguous().numpy(), faces.contiguous().numpy(), neighbours.contiguous().numpy()))
+            sil_np, has_sil = cpu_ops.silhouette_edges(
+                pos_pix.detach().contiguous().numpy(), faces.contiguous().numpy(), neighbours.contiguous().numpy())
+            sil = torch.from_numpy(sil_np)
             dmap = cpu_ops.depth_map(fragments.pix.numpy(), fragments.depth_c.detach().float().numpy(), b * h * w)
-            near, far = cpu_ops.silhouette_pairs(fragments.tri_id.contiguous().numpy(), dmap,
-                                                 sil.any(-1).numpy())
+            near, far = cpu_ops.silhouette_pairs(fragments.tri_id.contiguous().numpy(), dmap, has_sil)
             pf, po = torch.from_numpy(near), torch.from_numpy(far)
-            if not (torch.is_grad_enabled() and (color.requires_grad or pos_pix.requires_grad)):
-                flat = color.detach().reshape(-1, c).contiguous()
-                out = flat.clone()
-                cpu_ops.antialias_apply(flat.numpy(), out.numpy(), pos_pix.detach().to(color.dtype).contiguous().numpy(),
+            if not need_grad:  # fast path: the blend in numba
+                out = color.detach().reshape(-1, c)
+                if not (inplace and out.is_contiguous()):
+                    out = out.contiguous().clone()
+                cpu_ops.antialias_apply(out.numpy(), pos_pix.detach().to(color.dtype).contiguous().numpy(),
                                         faces.contiguous().numpy(), fragments.tri_id.reshape(-1).numpy(),
-                                        near, far, sil.numpy(), h * w, w)
+                                        near, far, sil_np, h * w, w)
                 return out.reshape(b, h, w, c)
         else:
             sil = _silhouette_edges_torch(pos_pix.detach(), faces, neighbours)

@@ -60,14 +60,20 @@ def _use_numba(t: Tensor) -> bool:
         and importlib.util.find_spec("numba") is not None
 
 
-def _check(attr: Tensor) -> None:
+def _check(attr: Tensor, fragments: Fragments) -> Tensor:
+    """Validate ``attr``; a batch of one is shared by every image (returned as ``(N, C)``)."""
     if attr.dim() not in (2, 3):
         raise InputError(f"interpolate: attr must be (B, N, C) or (N, C), got {tuple(attr.shape)}")
+    if attr.dim() == 3 and attr.shape[0] != fragments.batch:
+        if attr.shape[0] != 1:
+            raise InputError(f"interpolate: attr batch {attr.shape[0]} != fragments batch {fragments.batch}")
+        attr = attr[0]
+    return attr
 
 
 def interpolate_compact(attr: Tensor, fragments: Fragments, faces: Tensor) -> Tensor:
     """Like :func:`interpolate` but returns only the ``(P, C)`` covered-pixel values."""
-    _check(attr)
+    attr = _check(attr, fragments)
     faces = faces.to(attr.device, torch.int64)
     bary = fragments.bary_c.to(attr.dtype)
     if _use_numba(attr):
@@ -93,7 +99,7 @@ def interpolate(attr: Tensor, fragments: Fragments, faces: Tensor,
         ``(B, H, W, C)`` in ``attr.dtype``; differentiable w.r.t. ``attr`` and (through the
         barycentrics) the rasterized vertex positions.
     """
-    _check(attr)
+    attr = _check(attr, fragments)
     if _use_numba(attr) and not (isinstance(background, Tensor) and background.requires_grad):
         h, w = fragments.size
         faces = faces.to(attr.device, torch.int64).contiguous()

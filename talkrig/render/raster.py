@@ -10,11 +10,50 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+import importlib.util
+
 from talkrig.errors import InputError
 from talkrig.render.backends import BACKENDS, RawRaster, pick_backend
 from talkrig.render.fragments import Fragments, barycentrics
 
 CULL = {"none": 0, "back": 1, "front": -1}
+
+
+class _BaryCPU(torch.autograd.Function):
+    """Barycentrics and depth of covered pixels with an analytic backward to ``pos_pix``
+    (numba; the same maths as :func:`~talkrig.render.fragments.barycentrics`)."""
+
+    @staticmethod
+    def forward(ctx, pos, faces, pix, tri, size, pre):
+        from talkrig.render.backends import cpu_ops
+
+        h, w = size
+        p = pos.detach().contiguous()
+        f = faces.contiguous()
+        if pre is not None:
+            bary, depth = pre
+        else:
+            bary = torch.empty(len(pix), 3, dtype=p.dtype)
+            depth = torch.empty(len(pix), dtype=p.dtype)
+            cpu_ops.bary_forward(p.numpy(), f.numpy(), pix.numpy(), tri.numpy(), h * w, w,
+                                 bary.numpy(), depth.numpy())
+        ctx.save_for_backward(p, f, pix, tri, bary, depth)
+        ctx.size = size
+        return bary, depth
+
+    @staticmethod
+    def backward(ctx, gb, gd):
+        from talkrig.render.backends import cpu_ops
+
+        p, f, pix, tri, bary, depth = ctx.saved_tensors
+        h, w = ctx.size
+        gb = torch.zeros_like(bary) if gb is None else gb.contiguous().to(p.dtype)
+        gd = torch.zeros_like(depth) if gd is None else gd.contiguous().to(p.dtype)
+        gpos = torch.zeros_like(p)
+        cpu_ops.bary_backward(p.numpy(), f.numpy(), pix.numpy(), tri.numpy(), h * w, w,
+                              bary.to(p.dtype).numpy(), depth.to(p.dtype).numpy(), gb.numpy(),
+                              gd.numpy(), gpos.numpy())
+        return gpos, None, None, None, None, None
 
 
 def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: str = "auto",
@@ -51,10 +90,17 @@ def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: st
         pix = torch.nonzero(tri_id.reshape(-1) >= 0)[:, 0]
     else:
         pix = raw.pix
-    tri = tri_id.reshape(-1).index_select(0, pix).long()
-    if raw.bary is None or (pos_pix.requires_grad and torch.is_grad_enabled()) \
-            or pos_pix.dtype != raw.bary.dtype:
+    tri = raw.tri if raw.tri is not None else tri_id.reshape(-1).index_select(0, pix).long()
+    grad = pos_pix.requires_grad and torch.is_grad_enabled()
+    pre = (raw.bary, raw.depth) if raw.bary is not None and raw.bary.dtype == pos_pix.dtype else None
+    if pos_pix.device.type == "cpu" and importlib.util.find_spec("numba") is not None \
+            and pos_pix.dtype in (torch.float32, torch.float64):
+        if pre is not None and not grad:
+            bary, depth = pre
+        else:  # numba forward (unless the backend's values fit) and analytic backward
+            bary, depth = _BaryCPU.apply(pos_pix, faces, pix, tri, (h, w), pre)
+    elif pre is not None and not grad:
+        bary, depth = pre
+    else:  # torch recompute: autograd gives the exact derivative on any device
         bary, depth = barycentrics(pos_pix, faces, pix, tri, (h, w))
-    else:
-        bary, depth = raw.bary, raw.depth
     return Fragments(tri_id=tri_id, pix=pix, tri=tri, bary_c=bary, depth_c=depth, size=(h, w))

@@ -168,7 +168,7 @@ class MeshRenderer:
             color_px = self.shader(ShadeInput(frags, normal_px, uv_px, lighting), albedo_px)
             rgba = frags.scatter(torch.cat([color_px, torch.ones_like(color_px[:, :1])], 1), bg4)
         if self.antialias:
-            rgba = antialias(rgba, frags, pos, faces, self.neighbours().to(dev))
+            rgba = antialias(rgba, frags, pos, faces, self.neighbours().to(dev), inplace=True)
         out = RenderOutput(image=rgba[..., :3], alpha=rgba[..., 3:], tri_id=frags.tri_id, fragments=frags)
         if "depth" in maps:
             out.depth = frags.depth

@@ -24,12 +24,13 @@ from talkrig.errors import InputError
 @dataclass
 class RawRaster:
     """``tri_id`` (B,H,W) int32, -1 empty; optional compact ``pix`` (P,) int64, ``bary`` (P,3),
-    ``depth`` (P,), all on the input device."""
+    ``depth`` (P,), ``tri`` (P,) int64, all on the input device."""
 
     tri_id: Tensor
     pix: Tensor | None = None
     bary: Tensor | None = None
     depth: Tensor | None = None
+    tri: Tensor | None = None
 
 
 def _cpu(pos, faces, size, cull, near):

@@ -13,6 +13,6 @@ def raster(pos, faces, size, cull, near) -> RawRaster:
 
     h, w = size
     p = pos.detach().to(torch.float32).contiguous().numpy()
-    tri, pix, bary, depth = rasterize_numpy(p, faces.contiguous().numpy(), h, w, cull, near)
+    tri, pix, tric, bary, depth = rasterize_numpy(p, faces.contiguous().numpy(), h, w, cull, near)
     return RawRaster(torch.from_numpy(tri), torch.from_numpy(pix), torch.from_numpy(bary),
-                     torch.from_numpy(depth))
+                     torch.from_numpy(depth), torch.from_numpy(tric))

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-BAND = 8  # rows per band; 512 px -> 64 bands, plenty for 2..16 threads
+BAND = 16  # rows per band; 512 px -> 32 bands: enough for 2..16 threads, few triangles in two bands
 
 
 @njit(parallel=True, cache=True)
@@ -30,12 +30,12 @@ def setup_triangles(pos, faces, height, width, cull, near):
             from the camera, i.e. negative signed area in y-down pixel space).
     Returns:
         box (B, F, 4) int32 rows [r0, r1], cols [c0, c1] inclusive (r0 > r1 when nothing is drawn);
-        rec (B, F, 9) float64 corners x0 y0 x1 y1 x2 y2 and 1/(z_k * signed doubled area), so
-        that interpolated 1/z is a dot product with the edge functions.
+        rec (B, F, 12) float64 plane equations (A, B, C) of the three oriented edge functions
+        and (P, Q, R) of the interpolated 1/z, all affine in pixel (x, y).
     """
     nb, nf = pos.shape[0], faces.shape[0]
     box = np.empty((nb, nf, 4), np.int32)
-    rec = np.empty((nb, nf, 9), np.float64)
+    rec = np.empty((nb, nf, 12), np.float64)
     for k in prange(nb * nf):
         b = k // nf
         f = k - b * nf
@@ -60,16 +60,33 @@ def setup_triangles(pos, faces, height, width, cull, near):
         box[b, f, 2] = c0
         box[b, f, 3] = c1
         if r0 <= r1:
-            rec[b, f, 0] = x0
-            rec[b, f, 1] = y0
-            rec[b, f, 2] = x1
-            rec[b, f, 3] = y1
-            rec[b, f, 4] = x2
-            rec[b, f, 5] = y2
-            a64 = (np.float64(x1) - x0) * (np.float64(y2) - y0) - (np.float64(y1) - y0) * (np.float64(x2) - x0)
-            rec[b, f, 6] = 1.0 / (np.float64(z0) * a64)
-            rec[b, f, 7] = 1.0 / (np.float64(z1) * a64)
-            rec[b, f, 8] = 1.0 / (np.float64(z2) * a64)
+            # edge functions w_k = A_k x + B_k y + C_k (w_k opposite corner k), scaled by the sign
+            # of the area so that "inside" is w_k >= 0 for both windings; 1/z = P x + Q y + R
+            X0, Y0, X1, Y1, X2, Y2 = (np.float64(x0), np.float64(y0), np.float64(x1),
+                                      np.float64(y1), np.float64(x2), np.float64(y2))
+            a64 = (X1 - X0) * (Y2 - Y0) - (Y1 - Y0) * (X2 - X0)
+            sg = 1.0 if a64 > 0 else -1.0
+            A0, B0 = -(Y2 - Y1), X2 - X1
+            C0 = -B0 * Y1 - A0 * X1
+            A1, B1 = -(Y0 - Y2), X0 - X2
+            C1 = -B1 * Y2 - A1 * X2
+            A2, B2 = -(Y1 - Y0), X1 - X0
+            C2 = -B2 * Y0 - A2 * X0
+            q0 = 1.0 / (np.float64(z0) * a64)
+            q1 = 1.0 / (np.float64(z1) * a64)
+            q2 = 1.0 / (np.float64(z2) * a64)
+            rec[b, f, 0] = sg * A0
+            rec[b, f, 1] = sg * B0
+            rec[b, f, 2] = sg * C0
+            rec[b, f, 3] = sg * A1
+            rec[b, f, 4] = sg * B1
+            rec[b, f, 5] = sg * C1
+            rec[b, f, 6] = sg * A2
+            rec[b, f, 7] = sg * B2
+            rec[b, f, 8] = sg * C2
+            rec[b, f, 9] = A0 * q0 + A1 * q1 + A2 * q2
+            rec[b, f, 10] = B0 * q0 + B1 * q1 + B2 * q2
+            rec[b, f, 11] = C0 * q0 + C1 * q1 + C2 * q2
     return box, rec
 
 
@@ -117,38 +134,40 @@ def raster_bands(rec, box, start, ids, height, width, tri_out, zinv_out):
                 zinv_out[b, y, x] = 0.0
         for k in range(start[j], start[j + 1]):
             f = ids[k]
-            x0, y0, x1, y1, x2, y2 = rec[b, f, 0], rec[b, f, 1], rec[b, f, 2], rec[b, f, 3], rec[b, f, 4], rec[b, f, 5]
-            q0, q1, q2 = rec[b, f, 6], rec[b, f, 7], rec[b, f, 8]
-            # inside <=> every edge function has the sign of the area, i.e. of q0 (depth > 0)
-            s = 1.0 if q0 > 0 else -1.0
+            A0, B0, C0 = rec[b, f, 0], rec[b, f, 1], rec[b, f, 2]
+            A1, B1, C1 = rec[b, f, 3], rec[b, f, 4], rec[b, f, 5]
+            A2, B2, C2 = rec[b, f, 6], rec[b, f, 7], rec[b, f, 8]
+            P, Q, R = rec[b, f, 9], rec[b, f, 10], rec[b, f, 11]
             r0 = max(box[b, f, 0], y_lo)
             r1 = min(box[b, f, 1], y_hi)
             c0, c1 = box[b, f, 2], box[b, f, 3]
-            d0, d1, d2 = -(y2 - y1), -(y0 - y2), -(y1 - y0)
+            px0 = c0 + 0.5
             for y in range(r0, r1 + 1):
                 py = y + 0.5
-                # edge functions are affine in x: evaluate at c0 and step
-                px = c0 + 0.5
-                w0 = (x2 - x1) * (py - y1) - (y2 - y1) * (px - x1)
-                w1 = (x0 - x2) * (py - y2) - (y0 - y2) * (px - x2)
-                w2 = (x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)
+                # affine in x: evaluate at the first column, then step by A
+                w0 = A0 * px0 + B0 * py + C0
+                w1 = A1 * px0 + B1 * py + C1
+                w2 = A2 * px0 + B2 * py + C2
+                zr = P * px0 + Q * py + R
                 for x in range(c0, c1 + 1):
-                    if w0 * s >= 0.0 and w1 * s >= 0.0 and w2 * s >= 0.0:
-                        zi = np.float32(w0 * q0 + w1 * q1 + w2 * q2)
+                    if w0 >= 0.0 and w1 >= 0.0 and w2 >= 0.0:
+                        zi = np.float32(zr)
                         cur = zinv_out[b, y, x]
                         if zi > cur or (zi == cur and f < tri_out[b, y, x]):
                             zinv_out[b, y, x] = zi
                             tri_out[b, y, x] = f
-                    w0 += d0
-                    w1 += d1
-                    w2 += d2
+                    w0 += A0
+                    w1 += A1
+                    w2 += A2
+                    zr += P
 
 
 @njit(parallel=True, cache=True)
 def resolve(pos, faces, tri, height, width):
     """Compact list of covered pixels with perspective-correct barycentrics and depth.
 
-    Returns pix (P,) int64 flat index into B*H*W, bary (P, 3) float32, depth (P,) float32.
+    Returns pix (P,) int64 flat index into B*H*W, tri (P,) int64, bary (P, 3) float32,
+    depth (P,) float32.
     """
     nb = tri.shape[0]
     rows = nb * height
@@ -165,6 +184,7 @@ def resolve(pos, faces, tri, height, width):
         count[r + 1] += count[r]
     n = count[-1]
     pix = np.empty(n, np.int64)
+    tric = np.empty(n, np.int64)
     bary = np.empty((n, 3), np.float32)
     depth = np.empty(n, np.float32)
     for r in prange(rows):
@@ -187,17 +207,18 @@ def resolve(pos, faces, tri, height, width):
             t = w0 + w1 + w2
             area = (x1 - x0) * (y2 - y0) - (y1 - y0) * (x2 - x0)
             pix[k] = r * width + x
+            tric[k] = f
             bary[k, 0] = w0 / t
             bary[k, 1] = w1 / t
             bary[k, 2] = w2 / t
             depth[k] = area / t
             k += 1
-    return pix, bary, depth
+    return pix, tric, bary, depth
 
 
 def rasterize_numpy(pos: np.ndarray, faces: np.ndarray, height: int, width: int, cull: int = 0,
                     near: float = 1e-6):
-    """Run the kernels: returns (tri (B,H,W) int32, pix, bary, depth) as numpy arrays."""
+    """Run the kernels: returns (tri (B,H,W) int32, pix, tri compact, bary, depth) as numpy arrays."""
     pos = np.ascontiguousarray(pos, dtype=np.float32)
     faces = np.ascontiguousarray(faces, dtype=np.int64)
     box, rec = setup_triangles(pos, faces, height, width, cull, near)
@@ -205,5 +226,5 @@ def rasterize_numpy(pos: np.ndarray, faces: np.ndarray, height: int, width: int,
     tri = np.empty((pos.shape[0], height, width), np.int32)
     zinv = np.empty((pos.shape[0], height, width), np.float32)
     raster_bands(rec, box, start, ids, height, width, tri, zinv)
-    pix, bary, depth = resolve(pos, faces, tri, height, width)
-    return tri, pix, bary, depth
+    pix, tric, bary, depth = resolve(pos, faces, tri, height, width)
+    return tri, pix, tric, bary, depth

@@ -74,64 +74,51 @@ def silhouette_pairs(tri, depth, has_sil):
     triangle has a silhouette edge. Returns (near, far) flat pixel indices, int64.
 
     tri: (B, H, W) int32; depth: (B*H*W,) float32 (+inf background); has_sil: (B, F) bool.
+    One parallel pass per image row writes into a per-row scratch slice (``np.empty``: pages
+    that are never written cost nothing), then a short serial pass compacts.
     """
     nb, h, w = tri.shape
     rows = nb * h
-    count = np.zeros(rows + 1, np.int64)
+    buf = np.empty((rows, 2 * w, 2), np.int64)
+    count = np.zeros(rows, np.int64)
     for r in prange(rows):
         b = r // h
         y = r - b * h
         c = 0
         for x in range(w):
             t = tri[b, y, x]
+            p = r * w + x
             for d in range(2):
                 if d == 0:
                     if x + 1 >= w:
                         continue
                     t2 = tri[b, y, x + 1]
-                    q = r * w + x + 1
+                    q = p + 1
                 else:
                     if y + 1 >= h:
                         continue
                     t2 = tri[b, y + 1, x]
-                    q = (r + 1) * w + x
+                    q = p + w
                 if t == t2:
                     continue
-                p = r * w + x
-                tf = t if depth[p] <= depth[q] else t2
-                if tf >= 0 and has_sil[b, tf]:
-                    c += 1
-        count[r + 1] = c
-    for r in range(rows):
-        count[r + 1] += count[r]
-    near = np.empty(count[-1], np.int64)
-    far = np.empty(count[-1], np.int64)
-    for r in prange(rows):
-        b = r // h
-        y = r - b * h
-        k = count[r]
-        for x in range(w):
-            t = tri[b, y, x]
-            for d in range(2):
-                if d == 0:
-                    if x + 1 >= w:
-                        continue
-                    t2 = tri[b, y, x + 1]
-                    q = r * w + x + 1
-                else:
-                    if y + 1 >= h:
-                        continue
-                    t2 = tri[b, y + 1, x]
-                    q = (r + 1) * w + x
-                if t == t2:
-                    continue
-                p = r * w + x
                 a_front = depth[p] <= depth[q]
                 tf = t if a_front else t2
                 if tf >= 0 and has_sil[b, tf]:
-                    near[k] = p if a_front else q
-                    far[k] = q if a_front else p
-                    k += 1
+                    buf[r, c, 0] = p if a_front else q
+                    buf[r, c, 1] = q if a_front else p
+                    c += 1
+        count[r] = c
+    n = 0
+    for r in range(rows):
+        n += count[r]
+    near = np.empty(n, np.int64)
+    far = np.empty(n, np.int64)
+    k = 0
+    for r in range(rows):
+        for i in range(count[r]):
+            near[k] = buf[r, i, 0]
+            far[k] = buf[r, i, 1]
+            k += 1
     return near, far
 
 
@@ -178,7 +165,8 @@ def normals_backward(v, faces, gm, gv):
 @njit(parallel=True, cache=True)
 def silhouette_edges(pos, faces, neighbours):
     """(B, F, 3) bool: edge k of face f (corners k, k+1) is a silhouette on screen: a boundary
-    edge, or the neighbour across it faces the other way (signed pixel-space area)."""
+    edge, or the neighbour across it faces the other way (signed pixel-space area); and
+    (B, F) bool: the face has any silhouette edge."""
     nb, nf = pos.shape[0], faces.shape[0]
     sgn = np.empty((nb, nf), np.int8)
     for k in prange(nb * nf):
@@ -189,24 +177,32 @@ def silhouette_edges(pos, faces, neighbours):
             - (pos[b, i1, 1] - pos[b, i0, 1]) * (pos[b, i2, 0] - pos[b, i0, 0])
         sgn[b, f] = 1 if a > 0 else 0
     sil = np.empty((nb, nf, 3), np.bool_)
+    any_sil = np.empty((nb, nf), np.bool_)
     for k in prange(nb * nf):
         b = k // nf
         f = k - b * nf
+        anyk = False
         for e in range(3):
             n = neighbours[f, e]
-            sil[b, f, e] = n < 0 or sgn[b, n] != sgn[b, f]
-    return sil
+            s = n < 0 or sgn[b, n] != sgn[b, f]
+            sil[b, f, e] = s
+            anyk = anyk or s
+        any_sil[b, f] = anyk
+    return sil, any_sil
 
 
 @njit(cache=True)
-def antialias_apply(color, out, pos, faces, tri, near, far, sil, hw, width):
-    """No-grad twin of the torch blend in :func:`talkrig.render.antialias.antialias`.
+def antialias_apply(color, pos, faces, tri, near, far, sil, hw, width):
+    """No-grad twin of the torch blend in :func:`talkrig.render.antialias.antialias`, in place.
 
-    color, out: (T, C) flat images (``out`` starts as a copy of ``color``); pos (B, N, 3);
-    tri (T,) int32; near/far (Q,) pixel pairs; sil (B, F, 3) bool.
+    color: (T, C) flat image, modified in place (all deltas are computed from the original
+    colours first); pos (B, N, 3); tri (T,) int32; near/far (Q,) pixel pairs; sil (B, F, 3) bool.
     """
     c = color.shape[1]
-    for q in range(near.shape[0]):
+    nq = near.shape[0]
+    tgt = np.empty(nq, np.int64)
+    delta = np.empty((nq, c), color.dtype)
+    for q in range(nq):
         pf, po = near[q], far[q]
         b = pf // hw
         t = tri[pf]
@@ -231,9 +227,75 @@ def antialias_apply(color, out, pos, faces, tri, near, far, sil, hw, width):
                 alpha = ef / max(ef - eo, 1e-12) - 0.5
                 break
         if alpha > 0:
-            tgt, src = po, pf
+            tg, src = po, pf
         else:
-            tgt, src = pf, po
+            tg, src = pf, po
+        tgt[q] = tg
         wgt = abs(alpha)
         for j in range(c):
-            out[tgt, j] += wgt * (color[src, j] - color[tgt, j])
+            delta[q, j] = wgt * (color[src, j] - color[tg, j])
+    for q in range(nq):
+        for j in range(c):
+            color[tgt[q], j] += delta[q, j]
+
+
+@njit(parallel=True, cache=True)
+def bary_forward(pos, faces, pix, tri, hw, width, bary, depth):
+    """Perspective-correct barycentrics (P, 3) and depth (P,) of pixel centres, in pos's dtype
+    (same formulas as :func:`talkrig.render.fragments.barycentrics`)."""
+    for p in prange(pix.shape[0]):
+        b = pix[p] // hw
+        r = pix[p] - b * hw
+        px = (r % width) + 0.5
+        py = (r // width) + 0.5
+        f = tri[p]
+        i0, i1, i2 = faces[f, 0], faces[f, 1], faces[f, 2]
+        x0, y0, z0 = pos[b, i0, 0], pos[b, i0, 1], pos[b, i0, 2]
+        x1, y1, z1 = pos[b, i1, 0], pos[b, i1, 1], pos[b, i1, 2]
+        x2, y2, z2 = pos[b, i2, 0], pos[b, i2, 1], pos[b, i2, 2]
+        w0 = (x2 - x1) * (py - y1) - (y2 - y1) * (px - x1)
+        w1 = (x0 - x2) * (py - y2) - (y0 - y2) * (px - x2)
+        w2 = (x1 - x0) * (py - y0) - (y1 - y0) * (px - x0)
+        q0, q1, q2 = w0 / z0, w1 / z1, w2 / z2
+        t = q0 + q1 + q2
+        bary[p, 0] = q0 / t
+        bary[p, 1] = q1 / t
+        bary[p, 2] = q2 / t
+        depth[p] = (w0 + w1 + w2) / t
+
+
+@njit(cache=True)
+def bary_backward(pos, faces, pix, tri, hw, width, bary, depth, gb, gd, gpos):
+    """Analytic backward of :func:`bary_forward`: accumulates d loss / d pos into gpos (B, N, 3).
+
+    With q_k = w_k / z_k, t = sum q, bary = q / t, depth = (sum w) / t:
+    dL/dq_j = (gb_j - sum_k gb_k bary_k - gd depth) / t, dL/dw_j = dL/dq_j / z_j + gd / t,
+    dL/dz_j = -dL/dq_j q_j / z_j; and for an edge function w = (xb-xa)(py-ya) - (yb-ya)(px-xa):
+    dw/dxa = yb - py, dw/dxb = py - ya, dw/dya = px - xb, dw/dyb = xa - px.
+    """
+    for p in range(pix.shape[0]):
+        b = pix[p] // hw
+        r = pix[p] - b * hw
+        px = (r % width) + 0.5
+        py = (r // width) + 0.5
+        f = tri[p]
+        i = (faces[f, 0], faces[f, 1], faces[f, 2])
+        x = (pos[b, i[0], 0], pos[b, i[1], 0], pos[b, i[2], 0])
+        y = (pos[b, i[0], 1], pos[b, i[1], 1], pos[b, i[2], 1])
+        z = (pos[b, i[0], 2], pos[b, i[1], 2], pos[b, i[2], 2])
+        w = ((x[2] - x[1]) * (py - y[1]) - (y[2] - y[1]) * (px - x[1]),
+             (x[0] - x[2]) * (py - y[2]) - (y[0] - y[2]) * (px - x[2]),
+             (x[1] - x[0]) * (py - y[0]) - (y[1] - y[0]) * (px - x[0]))
+        t = w[0] / z[0] + w[1] / z[1] + w[2] / z[2]
+        s = gb[p, 0] * bary[p, 0] + gb[p, 1] * bary[p, 1] + gb[p, 2] * bary[p, 2]
+        g_d = gd[p]
+        for j in range(3):
+            gq = (gb[p, j] - s - g_d * depth[p]) / t
+            gw = gq / z[j] + g_d / t
+            gpos[b, i[j], 2] -= gq * w[j] / (z[j] * z[j])
+            a = (j + 1) % 3  # w_j is the edge function of edge a -> c opposite corner j
+            c = (j + 2) % 3
+            gpos[b, i[a], 0] += gw * (y[c] - py)
+            gpos[b, i[c], 0] += gw * (py - y[a])
+            gpos[b, i[a], 1] += gw * (px - x[c])
+            gpos[b, i[c], 1] += gw * (x[a] - px)

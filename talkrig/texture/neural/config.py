@@ -70,10 +70,11 @@ class RefinerConfig:
         presets = {
             "tiny": dict(resolution=64, base_channels=16, max_channels=64, bottom=8, style_dim=32,
                          d_base_channels=16, d_max_channels=64, batch_size=4),
-            "128": dict(resolution=128, base_channels=32, max_channels=128, bottom=8, style_dim=64,
-                        d_base_channels=32, d_max_channels=128, batch_size=4),
-            "256": dict(resolution=256, base_channels=32, max_channels=256, bottom=8, style_dim=128,
-                        d_base_channels=32, d_max_channels=256, batch_size=4),
+            # 16 channels at full resolution keep a per-subject run trainable on a CPU
+            "128": dict(resolution=128, base_channels=16, max_channels=128, bottom=8, style_dim=64,
+                        d_base_channels=16, d_max_channels=128, batch_size=4),
+            "256": dict(resolution=256, base_channels=16, max_channels=256, bottom=8, style_dim=128,
+                        d_base_channels=16, d_max_channels=256, batch_size=4),
             "512": dict(resolution=512, base_channels=32, max_channels=512, bottom=8, style_dim=256,
                         d_base_channels=32, d_max_channels=512, batch_size=8),
         }

@@ -71,11 +71,9 @@ class EqualConv2d(nn.Module):
 
 
 class ModulatedConv2d(nn.Module):
-    """StyleGAN2 modulated convolution ``(B, cin, H, W), (B, style_dim) -> (B, cout, H, W)``.
-
-    The batch is folded into the channel axis and run as one grouped convolution, so every
-    sample gets its own modulated kernel.
-    """
+    """StyleGAN2 modulated convolution ``(B, cin, H, W), (B, style_dim) -> (B, cout, H, W)``:
+    every sample is convolved with its own kernel ``w_oik * s_i``, demodulated to unit norm per
+    output channel."""
 
     def __init__(self, cin: int, cout: int, k: int, style_dim: int, demodulate: bool = True,
                  init_std: float = 1.0):
@@ -88,12 +86,29 @@ class ModulatedConv2d(nn.Module):
         self.cin, self.cout, self.k = cin, cout, k
 
     def forward(self, x: Tensor, w: Tensor) -> Tensor:
+        """``w`` is ``(B, style_dim)`` or ``(1, style_dim)`` shared by the whole batch.
+
+        Computed without per-sample kernels: scale the input channels by the style, convolve
+        with the shared kernel, scale the output channels by the demodulation factors. That
+        equals convolving with the modulated, demodulated kernel (StyleGAN2's "non-fused"
+        form) and runs as one ordinary batched convolution, forward and backward.
+        """
+        s = self.affine(w)                                                   # (B|1, cin)
+        weight = self.weight * self.scale                                    # (cout, cin, k, k)
+        y = F.conv2d(x * s[:, :, None, None], weight, padding=self.k // 2)
+        if self.demodulate:
+            # |w'_o|^2 = sum_i s_i^2 sum_k w_oik^2  ->  (B, cout)
+            d = torch.rsqrt(s.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8)
+            y = y * d[:, :, None, None]
+        return y
+
+    def forward_grouped(self, x: Tensor, w: Tensor) -> Tensor:
+        """Reference form: a modulated kernel per sample, run as a grouped convolution."""
         b, _, h, wd = x.shape
-        s = self.affine(w)                                                   # (B, cin)
+        s = self.affine(w).expand(b, -1)
         weight = self.weight[None] * self.scale * s[:, None, :, None, None]  # (B, cout, cin, k, k)
         if self.demodulate:
-            d = torch.rsqrt(weight.square().sum(dim=(2, 3, 4)) + 1e-8)       # (B, cout)
-            weight = weight * d[:, :, None, None, None]
+            weight = weight * torch.rsqrt(weight.square().sum(dim=(2, 3, 4)) + 1e-8)[:, :, None, None, None]
         weight = weight.reshape(b * self.cout, self.cin, self.k, self.k)
         y = F.conv2d(x.reshape(1, b * self.cin, h, wd), weight, padding=self.k // 2, groups=b)
         return y.reshape(b, self.cout, h, wd)

@@ -130,8 +130,8 @@ class Generator(nn.Module):
                 raise ValueError("Generator needs the source photo or its style w")
             w = self.style(source)
         b = cond.shape[0]
-        if w.shape[0] != b:
-            w = w.expand(b, -1)
+        if w.shape[0] not in (1, b):
+            raise ValueError(f"style batch {w.shape[0]} does not match condition batch {b}")
         if noise is None and self.cfg.use_noise:
             noise = [torch.randn(b, 1, h, wd, device=cond.device) for h, wd in self.noise_shapes()]
         if not self.cfg.use_noise:

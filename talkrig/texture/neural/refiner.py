@@ -110,7 +110,7 @@ class Refiner:
                 raise InputError("refiner: give the source photo (set_source or a 'source' map)")
             style = self.G.style(to_signed("source", net_in["source"]))
         else:
-            style = self._w.expand(b, -1)
+            style = self._w  # (1, D): one shared kernel per layer, plain convolutions
         noise = [n.expand(b, -1, -1, -1) for n in self._noise]
         out = from_signed(self.G(x, noise=noise, w=style))
         if self.temporal_blend > 0:
@@ -170,3 +170,33 @@ def load_refiner(path: str | Path, device: str | None = None) -> Refiner:
     if key not in _CACHE:
         _CACHE[key] = Refiner(path, device)
     return _CACHE[key]
+
+
+def conditions_from_maps(image: Tensor, alpha: Tensor | None = None, normal: Tensor | None = None,
+                         uv: Tensor | None = None, mouth: Tensor | None = None,
+                         teeth: Tensor | None = None, warped: Tensor | None = None) -> dict[str, Tensor]:
+    """Conditioning dict (``config.FULL_COND`` names, ``(B, C, H, W)``) from the renderer's
+    channels-last maps (:class:`talkrig.render.renderer.RenderOutput` layout): ``image``
+    ``(B, H, W, 3)`` [0, 1], ``alpha`` ``(B, H, W, 1)``, ``normal`` ``(B, H, W, 3)``, ``uv``
+    ``(B, H, W, 2)``, ``mouth``/``teeth`` masks ``(B, H, W[, 1])``, ``warped`` ``(B, H, W, 3)``.
+    Maps not given are left out (a checkpoint trained without them does not need them)."""
+    def chw(x: Tensor) -> Tensor:
+        x = x.detach().float()
+        return (x[..., None] if x.ndim == 3 else x).permute(0, 3, 1, 2).contiguous()
+
+    cond = {"render": chw(image).clamp(0, 1)}
+    cover = chw(alpha) if alpha is not None else None
+    if cover is not None:
+        cond["mask_face"] = cover.clamp(0, 1)
+    if normal is not None:
+        n = chw(normal)
+        cond["normals"] = n * cover if cover is not None else n  # zero off the mesh
+    if uv is not None:
+        cond["uv"] = chw(uv).clamp(0, 1)
+    if mouth is not None:
+        cond["mask_mouth"] = chw(mouth).clamp(0, 1)
+    if teeth is not None:
+        cond["mask_teeth"] = chw(teeth).clamp(0, 1)
+    if warped is not None:
+        cond["warped"] = chw(warped).clamp(0, 1)
+    return cond

@@ -6,7 +6,9 @@
 * a ``talkrig prep`` output folder (``manifest.jsonl`` / ``shards/``): the aligned face crops
   with their landmarks, conditioned by the minimal pipeline (:mod:`.minimal`) until the
   classical renderer's maps are wired in;
-* one video file of a person (per-subject fine-tuning): tracked here, minimal pipeline.
+* one video file of a person (per-subject fine-tuning): tracked here; conditioned by the
+  minimal pipeline, or with ``conditioning="classical"`` by talkrig's own classical renderer
+  replaying the video's motion on a reconstruction of its first frame (:mod:`.classical`).
 
 ``holdout_seconds`` keeps the last seconds of every clip out of training (for evaluation).
 """
@@ -97,8 +99,9 @@ def prepared_clips(root: Path, size: int) -> list[tuple[dict[str, torch.Tensor],
     return out
 
 
-def video_clip(path: Path, size: int) -> tuple[dict[str, torch.Tensor], float]:
-    """Minimal-pipeline clip (and fps) from one video of a person, tracked with MediaPipe."""
+def video_clip(path: Path, size: int, conditioning: str = "minimal") -> tuple[dict[str, torch.Tensor], float]:
+    """Clip (and fps) from one video of a person, tracked with MediaPipe; ``conditioning``
+    ``minimal`` or ``classical`` (see the module docstring)."""
     from talkrig.errors import NoFaceError
     from talkrig.io.video import read_video
 
@@ -106,16 +109,26 @@ def video_clip(path: Path, size: int) -> tuple[dict[str, torch.Tensor], float]:
     frames = clip.read_frames()
     if len(frames) == 0:
         raise InputError(f"{path}: no frames")
+    if conditioning == "classical":
+        from talkrig.texture.neural.classical import classical_clip
+
+        return classical_clip(frames, clip.fps, size), clip.fps
     lm = track_video(frames, clip.fps)
     if not np.isfinite(lm).all() or np.abs(lm).sum() == 0:
         raise NoFaceError(f"{path}: no face tracked")
     return minimal_clip(frames, lm, size), clip.fps
 
 
-def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: float = 0.0) -> TrainingData:
-    """Load DATA for ``cfg.resolution``; the result's ``cond_channels`` replace the config's."""
+def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: float = 0.0,
+                       conditioning: str = "minimal") -> TrainingData:
+    """Load DATA for ``cfg.resolution``; the result's ``cond_channels`` replace the config's.
+    ``conditioning`` (``minimal`` | ``classical``) applies to a video DATA."""
+    if conditioning not in ("minimal", "classical"):
+        raise InputError(f"conditioning must be minimal or classical, got {conditioning!r}")
     path = Path(path)
     kind = detect_kind(path)
+    if conditioning == "classical" and kind != "video":
+        raise InputError("--conditioning classical needs DATA to be a video of the person")
     if kind == "npz":
         cond = npz_cond_channels(path)
         ds_all = load_npz_clips(path, cfg.replace(cond_channels=cond))
@@ -126,7 +139,7 @@ def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: fl
         clips = prepared_clips(path, cfg.resolution)
     else:
         cond = dict(MINIMAL_COND)
-        clips = [video_clip(path, cfg.resolution)]
+        clips = [video_clip(path, cfg.resolution, conditioning)]
     train, held = [], []
     for clip, fps in clips:
         head, tail = _split(clip, int(round(holdout_seconds * fps)))

@@ -1,0 +1,51 @@
+"""`talkrig recon PHOTO -o face.npz`: reconstruct a face from one photo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from talkrig.errors import InputError
+
+
+def recon(
+    photo: Path = typer.Argument(..., help="portrait photo (JPEG, PNG, ...)"),
+    output: Path = typer.Option(..., "-o", "--output", help="reconstruction file to write (.npz)"),
+    mesh: Path | None = typer.Option(None, "--mesh", help="also write the fitted mesh (.obj, with the texture beside it)"),
+    overlay: Path | None = typer.Option(None, "--overlay", help="also write the fitted mesh drawn over the photo (.png)"),
+    texture: Path | None = typer.Option(None, "--texture", help="also write the UV texture (.png)"),
+    model: str = typer.Option("default", "--model", help="face model: default, ict, or a model file"),
+    face_index: int = typer.Option(0, "--face-index", min=0, help="which face when there are several (0 = largest)"),
+    texture_size: int = typer.Option(512, "--texture-size", help="side of the UV texture in pixels"),
+    delight: bool = typer.Option(False, "--delight", help="store an albedo texture (photo divided by the fitted light)"),
+) -> None:
+    """Fit the face model to PHOTO and save the reconstruction."""
+    from talkrig.recon.api import reconstruct
+
+    if output.suffix.lower() != ".npz":
+        raise InputError(f"output must be a .npz file, got {output}")
+    for p, suffix in ((mesh, ".obj"), (overlay, ".png"), (texture, ".png")):
+        if p is not None and p.suffix.lower() != suffix:
+            raise InputError(f"{p}: expected a {suffix} file")
+    rec = reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight)
+    rec.save(output)
+    if texture is not None:
+        from talkrig.io.image import save_image
+
+        save_image(texture, rec.texture)
+    if mesh is not None:
+        from talkrig.recon.export import write_obj
+
+        write_obj(mesh, rec)
+    if overlay is not None:
+        from talkrig.io.image import save_image
+        from talkrig.recon.export import overlay_picture
+
+        save_image(overlay, overlay_picture(rec))
+    s = rec.meta["seconds"]["total"]
+    typer.echo(f"{output}: model {rec.model_name}, fit error {rec.meta['fit_rms_px']:.1f} px, {s:.2f} s")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("recon")(recon)
