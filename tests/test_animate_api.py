@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-import talkrig.animate as A
+from talkrig.animate import animate
 from talkrig.animate.animation import Animation
 from talkrig.cli.main import main
 from talkrig.errors import InputError
-from talkrig.model.arkit import ARKIT_52
 from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import ModelInfo, MorphableModel
 from talkrig.model.rotation import euler_to_matrix
@@ -16,7 +15,7 @@ from talkrig.model.rotation import euler_to_matrix
 
 @pytest.fixture(scope="module")
 def anim():
-    return A.animate("Hello there, Bob. How are you?", emotion="happy:0.5", seed=2)
+    return animate("Hello there, Bob. How are you?", emotion="happy:0.5", seed=2)
 
 
 def test_contract(anim):
@@ -83,13 +82,13 @@ def test_split_symmetric_shapes_receive_the_whole_weight(anim):
 
 def test_api_input_errors():
     with pytest.raises(InputError):
-        A.animate()
+        animate()
     with pytest.raises(InputError):
-        A.animate("hi", audio="x.wav")
+        animate("hi", audio="x.wav")
     with pytest.raises(InputError):
-        A.animate("hi", fps=0)
+        animate("hi", fps=0)
     with pytest.raises(InputError):
-        A.animate("hi", engine="magic")
+        animate("hi", engine="magic")
 
 
 def test_audio_path_with_transcript(tmp_path):
@@ -99,7 +98,7 @@ def test_audio_path_with_transcript(tmp_path):
     sp = synthesize("Maybe we should go home now.")
     wav = tmp_path / "s.wav"
     save_wav(wav, sp.audio)
-    anim = A.animate(audio=wav, transcript="Maybe we should go home now.", pose="calm")
+    anim = animate(audio=wav, transcript="Maybe we should go home now.", pose="calm")
     assert anim.metadata["timings"] == "align"
     assert [w for _, _, w in anim.words] == ["maybe", "we", "should", "go", "home", "now"]
     assert abs(anim.duration - sp.duration) < 0.05

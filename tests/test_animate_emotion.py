@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import talkrig.animate as A
+from talkrig.animate import animate
 from talkrig.animate.emotion import EMOTIONS, canonical_emotion, emotion_curves, parse_schedule
 from talkrig.errors import InputError
 from talkrig.model.arkit import ARKIT_52
@@ -40,12 +40,12 @@ def _region(anim, name):
 
 @pytest.fixture(scope="module")
 def neutral():
-    return A.animate(TEXT, pose="still", seed=1)
+    return animate(TEXT, pose="still", seed=1)
 
 
 @pytest.mark.parametrize("emotion", [e for e in EMOTIONS if e != "neutral"])
 def test_each_emotion_moves_its_facs_regions(emotion, neutral):
-    anim = A.animate(TEXT, emotion=emotion, intensity=1.0, pose="still", seed=1)
+    anim = animate(TEXT, emotion=emotion, intensity=1.0, pose="still", seed=1)
     for region in EXPECTED[emotion]:
         assert _region(anim, region) > _region(neutral, region) + 0.15, (emotion, region)
     # regions outside the prototype stay near neutral (no whole-face soup)
@@ -71,14 +71,14 @@ def test_intensity_is_monotonic(emotion, neutral):
     upper = [i for i, n in enumerate(ARKIT_52) if not n.startswith(("mouth", "jaw", "tongue", "eyeBlink", "eyeLook"))]
     mags = []
     for x in levels:
-        a = A.animate(TEXT, emotion=emotion, intensity=x, pose="still", seed=1)
+        a = animate(TEXT, emotion=emotion, intensity=x, pose="still", seed=1)
         mags.append(np.abs(a.expression[:, upper] - neutral.expression[:, upper]).mean())
     assert mags[0] == pytest.approx(0.0, abs=1e-7)
     assert all(b > a + 1e-4 for a, b in zip(mags, mags[1:]))
 
 
 def test_schedule_switches_at_the_stated_times():
-    anim = A.animate(TEXT + " " + TEXT, emotion="neutral@0,happy@1s,sad@2.5s", pose="still")
+    anim = animate(TEXT + " " + TEXT, emotion="neutral@0,happy@1s,sad@2.5s", pose="still")
     smile, frown = anim.channel("mouthSmileLeft"), anim.channel("mouthFrownLeft")
     cheek, inner = anim.channel("cheekSquintLeft"), anim.channel("browInnerUp")
     f = lambda t: int(round(t * anim.fps))  # noqa: E731
@@ -114,4 +114,4 @@ def test_synonyms_and_errors():
             parse_schedule(bad)
         assert "\n" not in str(e.value)
     with pytest.raises(InputError):
-        A.animate("hello", emotion="happy", intensity=1.5)
+        animate("hello", emotion="happy", intensity=1.5)

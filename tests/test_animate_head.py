@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-import talkrig.animate as A
 from talkrig.animate.head import STYLES, blink_curve, blink_times, load_pose_csv
 from talkrig.errors import InputError
 from talkrig.model.arkit import ARKIT_52

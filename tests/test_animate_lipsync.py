@@ -4,7 +4,7 @@ lower lip tucked on f/v, jaw following loudness."""
 import numpy as np
 import pytest
 
-import talkrig.animate as A
+from talkrig.animate import animate
 from talkrig.animate import metrics
 from talkrig.animate.phonemes import SIL
 from talkrig.animate.tts import synthesize
@@ -13,7 +13,7 @@ from talkrig.model.arkit import ARKIT_52
 
 def _anim(text, **kw):
     kw.setdefault("pose", "still")
-    return A.animate(text, **kw), synthesize(text)
+    return animate(text, **kw), synthesize(text)
 
 
 def _frames(anim, phonemes, names):
@@ -69,7 +69,7 @@ def test_emotion_keeps_lip_sync():
     text = "Bob bought a big blue balloon. Wait, maybe not."
     sp = synthesize(text)
     for emo in ("happy", "surprised", "disgusted", "angry", "fearful"):
-        anim = A.animate(text, emotion=emo, pose="still")
+        anim = animate(text, emotion=emo, pose="still")
         closed = metrics.mouth_closed(anim.expression)
         assert metrics.bilabial_closure(closed, sp.phonemes, anim.fps)[0] >= 0.9, emo
         pauses = [(a, b) for a, b, p in sp.phonemes if p == SIL and b - a >= 0.15]

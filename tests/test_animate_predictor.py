@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-import talkrig.animate as A
+from talkrig.animate import animate
 from talkrig.animate import predictor as P
 from talkrig.errors import InputError
 
@@ -45,8 +45,8 @@ def test_checkpoint_roundtrip_and_engine(trained, tmp_path):
     a = P.predict(model, ex[1].audio, ex[1].emotion, n)
     b = P.predict(again, ex[1].audio, ex[1].emotion, n)
     np.testing.assert_array_equal(a[0], b[0])
-    anim = A.animate("Maybe tomorrow.", emotion="happy", engine="learned", checkpoint=ck, seed=1)
-    rules = A.animate("Maybe tomorrow.", emotion="happy", seed=1)
+    anim = animate("Maybe tomorrow.", emotion="happy", engine="learned", checkpoint=ck, seed=1)
+    rules = animate("Maybe tomorrow.", emotion="happy", seed=1)
     assert anim.metadata["engine"] == "learned"
     assert anim.expression.shape == rules.expression.shape
     blink = [i for i, n in enumerate(P.ARKIT_52) if n.startswith("eyeBlink")]
@@ -60,7 +60,7 @@ def test_bad_checkpoint(tmp_path):
     with pytest.raises(InputError):
         P.load_checkpoint(bad)
     with pytest.raises(InputError):
-        A.animate("hi", engine="learned")
+        animate("hi", engine="learned")
 
 
 def test_emotion_weights_follow_schedule():

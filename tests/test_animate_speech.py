@@ -1,12 +1,11 @@
 """TTS (espeak-ng with phoneme events) and pocketsphinx alignment / recognition."""
 
-import difflib
-
 import numpy as np
 import pytest
 
 from talkrig.animate.align import align, recognize, transcript_words
 from talkrig.animate.loudness import rms_db
+from talkrig.animate.metrics import boundary_accuracy
 from talkrig.animate.phonemes import PHONES, SIL, espeak_to_arpabet
 from talkrig.animate.tts import EspeakTTS, synthesize
 from talkrig.errors import InputError
@@ -65,14 +64,6 @@ def test_espeak_mnemonics():
     assert espeak_to_arpabet("O@") == ("AO", "R")
 
 
-def _boundary_accuracy(ref, hyp, tol=0.05):
-    r = [(a, p) for a, _, p in ref if p != SIL]
-    h = [(a, p) for a, _, p in hyp if p != SIL]
-    sm = difflib.SequenceMatcher(a=[p for _, p in r], b=[p for _, p in h], autojunk=False)
-    good = sum(abs(r[b.a + k][0] - h[b.b + k][0]) <= tol for b in sm.get_matching_blocks() for k in range(b.size))
-    return good / len(r)
-
-
 def test_forced_alignment_matches_espeak_timings():
     text = "Please call Stella and ask her to bring these things with her from the store."
     sp = synthesize(text)
@@ -80,7 +71,7 @@ def test_forced_alignment_matches_espeak_timings():
     assert al.source == "align"
     _tiles(al.phonemes, sp.duration)
     assert [w for _, _, w in al.words] == transcript_words(text)
-    assert _boundary_accuracy(sp.phonemes, al.phonemes) >= 0.85
+    assert boundary_accuracy(sp.phonemes, al.phonemes) >= 0.85
 
 
 def test_alignment_of_out_of_vocabulary_word():

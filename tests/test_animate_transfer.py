@@ -65,10 +65,10 @@ def test_transfer_reproduces_arkit_shapes(default_model):
 
 @pytest.mark.slow
 def test_animation_drives_a_pca_model(default_model):
-    import talkrig.animate as A
+    from talkrig.animate import animate
 
     tgt, _, _ = _pca_face(default_model)
-    anim = A.animate("Open wide.", pose="still")
+    anim = animate("Open wide.", pose="still")
     c = anim.to_coefficients(tgt, Coefficients.zeros(0, 52, frames=1))
     assert c.expression.shape == (anim.n_frames, 52)
     jaw = anim.channel("jawOpen")

@@ -48,15 +48,18 @@ def test_sigkill_at_random_moments_loses_nothing(clips_dir, tmp_path):
     want = snapshot(ref)
     assert sum(k.startswith("shards/") and k.endswith(".npz") for k in want) == 4
 
-    out, rng, kills, attempts = tmp_path / "faulty", random.Random(7), 0, 0
-    while kills < 10 and attempts < 30:  # a run that finished before its moment is no kill
+    out, rng, kills, attempts, upper = tmp_path / "faulty", random.Random(7), 0, 0, t_ref
+    while kills < 10 and attempts < 40:
         attempts += 1
-        # one in-process worker: no pool start-up, so most moments land mid-clip (and the
+        # one in-process worker: no pool start-up, so more moments land mid-clip (and the
         # result must still equal the two-worker reference)
+        start = time.perf_counter()
         proc = subprocess.Popen(prep_cmd(clips_dir, out, workers=1), env=env, start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            proc.wait(timeout=rng.uniform(0.2, t_ref))
+            proc.wait(timeout=rng.uniform(0.2, upper))
+            # it finished before its moment (no kill): draw later moments within a run's span
+            upper = max(0.5, 0.9 * (time.perf_counter() - start))
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the job and its workers, mid-write or not
             kills += 1

@@ -160,6 +160,42 @@ def test_evaluate_video_without_a_face(tmp_path):
     rep = evaluate(p, reference=p, use_vmaf=False)
     assert rep.values["face_found"] == 0.0
     assert rep.values["psnr"] == 100.0 and "m_lmd" in rep.values
+    # a generated video of another size is resized to the reference's for the image metrics
+    big = tmp_path / "big.mp4"
+    write_video(big, [np.kron(f, np.ones((2, 2, 1), np.uint8)) for f in frames], FPS)
+    rep2 = evaluate(big, reference=p, use_vmaf=False)
+    assert 10 < rep2.values["psnr"] < 100
     assert "env_corr" not in rep.values and "identity_drift" not in rep.values
     assert any("no face" in n for n in rep.notes)
     assert any("no audio" in n for n in rep.notes)
+
+
+def test_no_reference_checks_print(tmp_path):
+    import io
+
+    from rich.console import Console
+
+    from talkrig.eval.evaluate import print_no_reference_checks
+    from talkrig.io.video import write_video
+
+    rng = np.random.default_rng(1)
+    p = tmp_path / "clip.mp4"
+    write_video(p, [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(6)], FPS)
+    buf = io.StringIO()
+    rep = print_no_reference_checks(p, Console(file=buf, width=120))
+    text = buf.getvalue()
+    assert "self-checks: clip.mp4" in text and "CPBD" in text and "PSNR" not in text
+    assert not any(n.startswith(("FID", "LSE")) for n in rep.notes)
+
+
+@pytest.mark.parametrize("k", [0, 3, -4])
+def test_mouth_lag_against_the_real_mouth(k):
+    from talkrig.eval.lipsync import mouth_lag
+
+    _, amp = _speech_like(seed=4)
+    real = 0.02 + 0.2 * amp
+    corr, lag = mouth_lag(0.02 + 0.2 * _shift(amp, k), real)
+    assert lag == k
+    if k == 0:
+        assert corr == pytest.approx(1.0)
+    assert mouth_lag(np.full(len(amp), 0.1), real) == (0.0, None)  # a still mouth

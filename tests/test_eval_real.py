@@ -54,6 +54,7 @@ def test_real_video_against_itself(reports):
     assert v["psnr"] == PSNR_CAP and v["psnr_face"] == PSNR_CAP and v["psnr_mouth"] == PSNR_CAP
     assert v["ssim"] == pytest.approx(1.0, abs=1e-6) and v["mse"] == 0.0
     assert v["m_lmd"] == pytest.approx(0.0, abs=1e-6) and v["f_lmd"] == pytest.approx(0.0, abs=1e-6)
+    assert v["mouth_corr"] == pytest.approx(1.0) and v["mouth_lag"] == 0
     if "vmaf" in v:
         assert v["vmaf"] > 95
     assert v["face_found"] == 1.0
@@ -72,7 +73,8 @@ def test_degraded_copy_is_worse_on_every_quality_metric(reports):
     for k, (_, better, group) in METRICS.items():
         if k not in a or k not in b or better == "" or group in ("lip sync", "emotion"):
             continue
-        if k in ("face_found",):
+        if k in ("face_found", "identity_same"):  # shares that may stay at 1.0
+            assert b[k] <= a[k], k
             continue
         if better == "higher":
             assert b[k] < a[k], k
@@ -80,6 +82,7 @@ def test_degraded_copy_is_worse_on_every_quality_metric(reports):
             assert b[k] > a[k], k
     # the degradation is spatial/photometric: lip motion itself is unchanged
     assert abs(b["speech_motion"] - a["speech_motion"]) < 0.01
+    assert b["mouth_lag"] == 0 and b["mouth_corr"] > 0.8
     assert b["m_lmd"] < 3.0  # pixels, at 512x512
 
 
@@ -96,6 +99,11 @@ def test_lip_sync_offset_finds_a_three_frame_shift(dev_video):
     # the same shift from the video side: the face starts k frames late
     late_face = np.concatenate([np.full(k, np.nan), opening])[:len(opening)]
     assert lip_sync(late_face, audio, SR, FPS).av_offset == base + k
+    # and against the real mouth (self-reenactment), where in sync is exactly 0
+    from talkrig.eval.lipsync import mouth_lag
+
+    assert mouth_lag(late_face, opening)[1] == k
+    assert mouth_lag(opening, opening) == (pytest.approx(1.0), 0)
 
 
 @pytest.mark.slow
@@ -169,3 +177,53 @@ def test_bilabial_closure_with_forced_alignment(shared):
     assert bilabial_closure(opening, FPS, phones) == (0.0, 1)
     opening[int((ms[0][0] + ms[0][1]) / 2 * FPS)] = 0.0
     assert bilabial_closure(opening, FPS, phones) == (1.0, 1)
+
+
+@pytest.mark.slow
+def test_learned_identity_separates_people(dev_video, shared):
+    pytest.importorskip("dlib")
+    from talkrig.eval import face_id
+    from talkrig.io.image import load_image
+
+    if not face_id.available():
+        pytest.skip("face-recognition-models not installed (extra 'identity')")
+    clip = read_video(dev_video)
+    track = track_frames(clip.frames(stop=30), clip.fps)
+    desc = face_id.FaceDescriptor()
+    first = next(clip.frames())
+    own = face_id.identity_similarity(clip.frames(stop=30), track.points, first,
+                                      track.points[0], descriptor=desc)
+    assert own["identity_dist"] < face_id.SAME_PERSON and own["identity_same"] == 1.0
+    for name in ("lfpw_test_image_0003.png", "skimage_astronaut.png"):
+        p = shared("dev", "portraits", name)
+        other = face_id.identity_similarity(clip.frames(stop=30), track.points, load_image(p),
+                                            detect_photo(p)[0], descriptor=desc)
+        assert other["identity_dist"] > face_id.SAME_PERSON, name
+        assert other["identity_cos"] < own["identity_cos"], name
+
+
+@pytest.mark.slow
+def test_cli_with_user_weights(dev_video, tmp_path):
+    """--syncnet and --inception load weight files of the published layouts (random values
+    here) and report LSE-D/LSE-C and FID."""
+    import cv2
+    import torch
+
+    from talkrig.cli.main import main
+    from talkrig.eval.fid import FIDInception
+    from talkrig.eval.syncnet import SyncNet
+
+    torch.manual_seed(0)
+    sn, inc = tmp_path / "syncnet_v2.model", tmp_path / "pt_inception.pth"
+    torch.save(SyncNet().state_dict(), sn)
+    torch.save(FIDInception().state_dict(), inc)
+    clip = read_video(dev_video)
+    small = tmp_path / "small.mp4"
+    write_video(small, (cv2.resize(f, (256, 256)) for f in clip.frames(stop=16)), clip.fps,
+                audio=clip.audio()[:16 * SR // FPS])
+    out = tmp_path / "m.json"
+    assert main(["eval", str(small), "-r", str(small), "--syncnet", str(sn), "--inception",
+                 str(inc), "--no-vmaf", "--json", str(out)]) == 0
+    m = json.loads(out.read_text())["metrics"]
+    assert m["fid"] == pytest.approx(0.0, abs=1e-6)  # same frames on both sides
+    assert m["lse_d"] > 0 and m["lse_c"] >= 0 and -15 <= m["syncnet_offset"] <= 15

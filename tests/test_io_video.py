@@ -57,6 +57,14 @@ def test_round_trip_frames_fps_duration_audio(tmp_path):
         assert abs(int(np.argmax(win)) - 800) < 200
 
 
+def test_ntsc_frame_rate(tmp_path):
+    out = tmp_path / "ntsc.mp4"
+    write_video(out, _frames(30), 30000 / 1001, audio=_tone(1.0))
+    clip = read_video(out)
+    assert clip.fps == pytest.approx(29.97, abs=0.01) and clip.n_frames == 30
+    assert abs(len(clip.audio()) / SR - clip.duration) <= 1 / clip.fps
+
+
 def test_audio_is_padded_or_trimmed_to_video_length(tmp_path):
     fps, n = 25, 30
     for seconds in (0.5, 3.0):  # shorter and longer than 1.2 s of video

@@ -57,8 +57,8 @@ def test_demodulation_normalises_and_ignores_style_scale():
         conv.affine.weight.mul_(5.0)
         conv.affine.bias.mul_(5.0)
     assert torch.allclose(conv(x, w), y1, atol=1e-4)
-    # the batched form equals convolving each sample with its own demodulated kernel
-    assert torch.allclose(y1, conv.forward_grouped(x, w), atol=1e-4)
+    # the non-fused form (input/output scaling around one shared kernel) gives the same
+    assert torch.allclose(y1, conv.forward_nonfused(x, w), atol=1e-4)
     # a style shared by the batch equals the same style given per sample
     assert torch.allclose(conv(x, w[:1]), conv(x, w[:1].expand(2, -1)), atol=1e-5)
     # per-sample kernels: sample 0's output does not depend on sample 1's style
@@ -221,6 +221,27 @@ def test_refiner_inference_matches_training_and_is_stable(tmp_path):
         ref.refine({k: v for k, v in cond.items() if k != "normals"})
 
 
+def test_conditions_from_renderer_maps_feed_a_full_checkpoint(tmp_path):
+    from talkrig.texture.neural.refiner import conditions_from_maps
+
+    b, s = 2, 32
+    alpha = torch.zeros(b, s, s, 1)
+    alpha[:, 8:24, 8:24] = 1
+    normal = torch.nn.functional.normalize(torch.randn(b, s, s, 3), dim=-1)
+    smooth = torch.nn.functional.interpolate(torch.rand(b, 3, 4, 4), size=(s, s), mode="bilinear")
+    cond = conditions_from_maps(smooth.permute(0, 2, 3, 1), alpha, normal, torch.rand(b, s, s, 2),
+                                mouth=torch.zeros(b, s, s), teeth=torch.zeros(b, s, s, 1),
+                                warped=torch.rand(b, s, s, 3))
+    assert set(cond) == set(TINY.cond_channels)
+    assert cond["normals"].shape == (b, 3, s, s) and float(cond["normals"][:, :, 0, 0].abs().max()) == 0
+    ref = Refiner(RefinerTrainer(TINY).export(tmp_path / "r.safetensors"), device="cpu")
+    ref.set_source(torch.rand(1, 3, s, s))
+    out = ref.refine(cond)
+    assert out.shape == (b, 3, s, s)
+    # an untrained refiner returns the classical render (up to the resize round trip)
+    assert float((out - cond["render"]).abs().mean()) < 0.02
+
+
 def test_npz_clips_roundtrip(tmp_path):
     data = synthetic_batch(TINY, 5, seed=0)
     data["source"] = data["source"][:1]
@@ -311,3 +332,44 @@ def test_train_renderer_on_a_prep_folder_holds_out_the_end(shared, tmp_path):
                  "--holdout-seconds", "2"]) == 0
     ck = load_checkpoint(run / "refiner.safetensors")
     assert list(ck.config.cond_channels) == ["render", "mask_face", "mask_mouth", "warped"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_classical_conditioning_replays_the_video_through_the_renderer(shared):
+    """The classical path reconstructs frame 0 and renders the tracked motion with talkrig's
+    renderer; on frame 0 (no motion) the render matches the real crop over the face."""
+    from talkrig.eval.frames import psnr
+    from talkrig.io.video import read_video
+    from talkrig.texture.neural.classical import classical_clip
+
+    frames = read_video(shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")).read_frames(0, 4)
+    clip = classical_clip(frames, 25.0, 64)
+    assert clip["render"].shape == clip["target"].shape == (4, 3, 64, 64)
+    assert clip["source"].shape == (1, 3, 64, 64)
+    u8 = lambda x: (x.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8)  # noqa: E731
+    face = clip["mask_face"][0, 0].numpy() > 0.5
+    assert face.mean() > 0.15
+    assert psnr(u8(clip["render"][0]), u8(clip["target"][0]), face) > 18.0
+    # the source crop is the target's first frame
+    assert float((clip["source"][0] - clip["target"][0]).abs().mean()) < 0.02
+
+
+@pytest.mark.slow
+def test_super_resolution_variant_doubles_the_size(tmp_path):
+    """upscale=2: conditions at half size, output at full size; untrained it is the bilinear
+    upsampling of the render; training lowers its error; the Refiner doubles the input size."""
+    cfg = RefinerConfig.preset("tiny", upscale=2)
+    assert cfg.cond_resolution == 32 and RefinerConfig.preset("sr512").cond_resolution == 256
+    data = synthetic_batch(cfg, 8, seed=0)  # full-resolution maps; the trainer shrinks them
+    tr = RefinerTrainer(cfg)
+    low = {k: torch.nn.functional.interpolate(v, size=(32, 32), mode="area") for k, v in data.items()}
+    up = torch.nn.functional.interpolate(low["render"], size=(64, 64), mode="bilinear", align_corners=False)
+    assert torch.allclose(tr.predict(data), up.clamp(0, 1), atol=1e-5)
+    before = float((tr.predict(data) - data["target"]).abs().mean())
+    for _ in range(40):
+        tr.train_step(data)
+    assert float((tr.predict(data) - data["target"]).abs().mean()) < before
+    ref = Refiner(tr.export(tmp_path / "sr.safetensors"), device="cpu")
+    out = ref.refine({k: v for k, v in low.items() if k != "target"})
+    assert out.shape == (8, 3, 64, 64)

@@ -1,4 +1,4 @@
-"""Landmark fitting and the small rasterizer, on synthetic faces made with the default model."""
+"""Landmark fitting (and recon's numpy entry to talkrig.render), on synthetic faces made with the default model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from talkrig.model import load_model
 from talkrig.model.geometry import transform
 from talkrig.recon.api import model_context
 from talkrig.recon.fit import FitSettings, arkit_init, default_focal, fit_landmarks, initial_pose
-from talkrig.recon.raster import interpolate, rasterize
+from talkrig.recon.photometric import depth_buffer, raster_pixels
+from talkrig.render.interpolate import interpolate
 from talkrig.render.camera import Camera
 
 
@@ -88,21 +89,27 @@ def test_arkit_init_uses_detector_scores():
     assert e.sum() == pytest.approx(0.7)
 
 
-def test_rasterizer_covers_triangle_area():
+def test_pixel_raster_covers_triangle_area():
+    """recon's numpy entry to talkrig.render: coverage, depth, culling, z-test, interpolation."""
     pos = np.array([[10.0, 10.0, 5.0], [90.0, 10.0, 5.0], [10.0, 70.0, 5.0]])
     faces = np.array([[0, 2, 1]])  # counter-clockwise on screen (y down)
-    fid, bary, depth = rasterize(pos, faces, 100, 100)
+    fr = raster_pixels(pos, faces, 100, 100)
+    fid = fr.tri_id[0].numpy()
     area = 0.5 * 80 * 60
     assert abs((fid == 0).sum() - area) < 0.03 * area
-    assert np.allclose(bary[fid == 0].sum(-1), 1, atol=1e-5)
-    assert np.allclose(depth[fid == 0], 5.0)
+    assert np.allclose(fr.bary_c.sum(-1).numpy(), 1, atol=1e-5)
+    assert np.allclose(fr.depth_c.numpy(), 5.0)
+    z, scale = depth_buffer(pos, faces, 100, 100)  # back faces culled; inf where empty
+    assert scale == 1.0 and np.array_equal(np.isfinite(z), fid >= 0)
     # culling drops it when it faces away
-    fid2, _, _ = rasterize(pos, faces[:, ::-1].copy(), 100, 100, cull_backfaces=True)
-    assert fid2.max() == -1
+    assert fr.tri_id.max() == 0
+    assert raster_pixels(pos, faces[:, ::-1].copy(), 100, 100, cull_backfaces=True).tri_id.max() == -1
     # nearer triangle wins; attribute interpolation reproduces x
     pos2 = np.vstack([pos, pos * [1, 1, 0.5]])
-    fid3, bary3, _ = rasterize(pos2, np.array([[0, 2, 1], [3, 5, 4]]), 100, 100)
+    f2 = np.array([[0, 2, 1], [3, 5, 4]])
+    fr3 = raster_pixels(pos2, f2, 100, 100)
+    fid3 = fr3.tri_id[0].numpy()
     assert set(np.unique(fid3[fid3 >= 0])) == {1}
-    x = interpolate(pos2[:, :1].astype(np.float32), np.array([[0, 2, 1], [3, 5, 4]]), fid3, bary3)
+    x = interpolate(torch.from_numpy(pos2[:, :1].astype(np.float32)), fr3, torch.from_numpy(f2))[0].numpy()
     ys, xs = np.nonzero(fid3 >= 0)
     assert np.abs(x[ys, xs, 0] - (xs + 0.5)).max() < 1e-3

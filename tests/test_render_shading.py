@@ -121,6 +121,8 @@ def test_renderer_batch_and_errors():
     v, f, cam = _sphere(32)
     r = MeshRenderer(f)
     two = torch.cat([v, v + torch.tensor([0.5, 0.0, 0.0])])
+    light = Coefficients.zeros(1, 1).lighting
+    torch.testing.assert_close(r(two, cam, lighting=light).image[1], r(two[1:], cam, lighting=light).image[0])
     out = r(two, cam)
     assert out.image.shape == (2, 32, 32, 3) and not torch.equal(out.image[0], out.image[1])
     torch.testing.assert_close(out.image[0], r(v, cam).image[0])

@@ -256,6 +256,14 @@ def build(src: Source, out_dir: Path, check_dir: Path | None) -> None:
     skull = mean[(vpart == 0) & (np.abs(mean[:, 1] - y0) < 0.5)]
     origin = np.array([0.0, y0, (skull[:, 2].min() + skull[:, 2].max()) / 2])
     mean = mean - origin
+    # Dental placement. MakeHuman's helper teeth put the upper incisal edge exactly on the lip
+    # line, ~9 mm behind the lip surface, and the tongue reaches above the lip line, so a talking
+    # mouth showed tongue and no upper teeth. At rest with lips apart, upper incisors show
+    # ~2-3 mm below the upper lip (Vig & Brundo 1978, J Prosthet Dent 39:502); the tongue rests
+    # below the lower incisal edge.
+    mean[vpart == 3] += np.array([0.0, -0.15, 0.3])
+    mean[vpart == 4] += np.array([0.0, 0.0, 0.3])
+    mean[vpart == 5] += np.array([0.0, -0.7, -0.2])
 
     id_items = macro_dirs + local
     id_names = [k for k, _ in id_items]

@@ -103,3 +103,38 @@ def jaw_loudness_r(expression: np.ndarray, audio: np.ndarray, fps: float, sample
     if jaw.std() < 1e-9 or e.std() < 1e-9:
         return float("nan")
     return float(np.corrcoef(jaw, e)[0, 1])
+
+
+def edit_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
+    """Index pairs of a minimum edit-distance alignment (matches and substitutions: the same
+    segment, possibly labelled with another pronunciation variant, e.g. espeak's /i@/ -> IY ER
+    against CMUdict's IY R)."""
+    n, m = len(a), len(b)
+    d = np.zeros((n + 1, m + 1), np.int32)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+    pairs, i, j = [], n, m
+    while i > 0 and j > 0:
+        if d[i, j] == d[i - 1, j - 1] + (a[i - 1] != b[j - 1]):
+            pairs.append((i - 1, j - 1))
+            i, j = i - 1, j - 1
+        elif d[i, j] == d[i - 1, j] + 1:
+            i -= 1
+        else:
+            j -= 1
+    return pairs[::-1]
+
+
+def boundary_accuracy(reference: list, aligned: list, tol: float = 0.05) -> float:
+    """Share of the reference's non-pause phones whose counterpart in ``aligned`` (minimum
+    edit-distance pairing of the label sequences) starts within ``tol`` seconds."""
+    from talkrig.animate.phonemes import SIL
+
+    ref = [(a, p) for a, _, p in reference if p != SIL]
+    hyp = [(a, p) for a, _, p in aligned if p != SIL]
+    if not ref:
+        return float("nan")
+    pairs = edit_pairs([p for _, p in ref], [p for _, p in hyp])
+    return sum(abs(ref[i][0] - hyp[j][0]) <= tol for i, j in pairs) / len(ref)

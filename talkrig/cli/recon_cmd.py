@@ -19,6 +19,7 @@ def recon(
     face_index: int = typer.Option(0, "--face-index", min=0, help="which face when there are several (0 = largest)"),
     texture_size: int = typer.Option(512, "--texture-size", help="side of the UV texture in pixels"),
     delight: bool = typer.Option(False, "--delight", help="store an albedo texture (photo divided by the fitted light)"),
+    tight: bool = typer.Option(False, "--tight", help="fit the landmarks more closely (weaker shape priors; less plausible 3D)"),
 ) -> None:
     """Fit the face model to PHOTO and save the reconstruction."""
     from talkrig.recon.api import reconstruct
@@ -28,7 +29,11 @@ def recon(
     for p, suffix in ((mesh, ".obj"), (overlay, ".png"), (texture, ".png")):
         if p is not None and p.suffix.lower() != suffix:
             raise InputError(f"{p}: expected a {suffix} file")
-    rec = reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight)
+    from talkrig.recon.fit import FitSettings
+
+    settings = FitSettings.tight() if tight else FitSettings()
+    rec = reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight,
+                      settings=settings)
     rec.save(output)
     if texture is not None:
         from talkrig.io.image import save_image

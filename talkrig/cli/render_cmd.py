@@ -40,6 +40,7 @@ def render(
     face_index: int = typer.Option(0, "--face-index", help="Which face when the photo has several (0 = largest)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also save every frame as PNG here."),
     debug: bool = typer.Option(False, "--debug", help="Side by side with the mesh overlay."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Measure lip sync and emotion on the written video (landmarker on every frame)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or report."),
 ) -> None:
     """Render a talking-head MP4 (H.264 + AAC) from one photo."""
@@ -82,7 +83,13 @@ def render(
     r = report.checks["jaw_loudness_r"]
     console.print(f"lip-sync self-checks: lips closed in {c['closed_in_pauses']} of pause frames, "
                   f"on {c['closed_on_pbm']} of p/b/m; jaw-loudness r = {'n/a' if r != r else f'{r:.2f}'} "
-                  f"(measure the video itself with `talkrig eval {output}`)")
+                  f"(animation, on the mesh)")
+    if check and not quiet and not debug:
+        from talkrig.eval.evaluate import print_no_reference_checks
+
+        with console.status("measuring the video..."):
+            print_no_reference_checks(output, console, emotion=emotion.split("@")[0].split(",")[0]
+                                      if "@" not in emotion else None, text=text, source=photo)
 
 
 def _parse_weights(text: str | None) -> dict[str, float]:

@@ -73,11 +73,12 @@ class CropStream:
     ``push(frame, landmarks_or_None)`` returns the crops that became final (with their
     ``(2, 3)`` matrices); ``flush()`` returns the rest. Frames without a face reuse the last
     face's square (the first face's for a leading gap longer than the look-ahead, the centred
-    square when there was none at all). Weights are a triangle over the window.
+    square when there was none at all). Weights are a triangle over the window. With
+    ``render=False`` only the matrices are computed (the crop images are None).
     """
 
-    def __init__(self, size: int, width: int, height: int, radius: int = 3):
-        self.size, self.radius = size, radius
+    def __init__(self, size: int, width: int, height: int, radius: int = 3, render: bool = True):
+        self.size, self.radius, self.render = size, radius, render
         self._default = default_params(width, height)
         self._frames: deque = deque()    # frames waiting for look-ahead
         self._params: list = []          # raw params (None = no face), 4 floats a frame
@@ -119,4 +120,4 @@ class CropStream:
         mat = crop_matrix(params, self.size)
         frame = self._frames.popleft()
         self._next += 1
-        return warp(frame, mat, self.size), mat
+        return (warp(frame, mat, self.size) if self.render else None), mat

@@ -12,16 +12,16 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from talkrig.data_prep.layouts import ClipInfo, discover
 from talkrig.data_prep.process import THREAD_VARS, PrepConfig, base_row, init_worker, run_clip
 from talkrig.data_prep.shard import OutputDir, manifest_row, rebuild_manifest, write_error
-from talkrig.errors import InputError
+from talkrig.errors import InputError, TalkrigError
 from talkrig.io.files import atomic_path
 
 ENGINES = ("local", "ray")
@@ -46,7 +46,8 @@ def prepare(input_path: str | Path, out: str | Path, *, layout: str = "auto", wo
     """Preprocess every clip under ``input_path`` into shards under ``out``.
 
     Args:
-        workers: parallel workers (default: CPU count; 1 runs in this process).
+        workers: parallel workers (default: CPU count; 1 runs in this process, single-threaded
+            while it works, and restores the caller's thread settings afterwards).
         engine: ``local`` (process pool) or ``ray`` (``ray_address`` or a local Ray).
         retry_errors: also redo clips that have an error record.
     Raises:
@@ -90,11 +91,15 @@ def _check_settings(od: OutputDir, config: PrepConfig, layout: str) -> None:
     settings = config.to_dict() | {"layout": layout}
     want = json.dumps(settings, sort_keys=True)
     if od.settings.is_file():
-        have = json.dumps(json.loads(od.settings.read_text()), sort_keys=True)
-        if have != want:
+        try:
+            have = json.dumps(json.loads(od.settings.read_text()), sort_keys=True)
+        except ValueError:
+            have = None
+        if have == want:
+            return
+        if any(od.finished()):  # settings only bind once some clip was made with them
             raise InputError(f"{od.root} was prepared with other settings ({od.settings.name}); "
                              "use a new output folder")
-        return
     with atomic_path(od.settings) as tmp:
         tmp.write_text(json.dumps(settings, sort_keys=True, indent=1))
 
@@ -161,10 +166,11 @@ def _caller_threads_restored():
     """Run work in this process single-threaded, then give the caller back its thread
     settings (a training script calling ``prepare(workers=1)`` keeps its torch threads)."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     n = torch.get_num_threads()
     try:
-        with _single_threaded_children():
+        with _single_threaded_children(), threadpool_limits(1):  # restores BLAS pools on exit
             yield
     finally:
         torch.set_num_threads(n)
@@ -215,7 +221,14 @@ def _run_ray(clips: list[ClipInfo], od: OutputDir, config: PrepConfig, workers: 
         while busy:
             ready, _ = ray.wait(list(busy), num_returns=1)
             actor = busy.pop(ready[0])
-            yield ray.get(ready[0])
+            try:
+                result = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as exc:  # e.g. the model failed to load
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, TalkrigError):
+                    raise cause from None
+                raise
+            yield result
             c = next(queue, None)
             if c is not None:
                 busy[actor.run.remote(c, str(od.root))] = actor

@@ -80,6 +80,9 @@ def limit_threads() -> None:
     OpenMP/BLAS pools on a small machine run many times slower."""
     for var in THREAD_VARS:  # for libraries loaded from here on (BLAS reads it at load)
         os.environ[var] = "1"
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)  # and for those already loaded (numpy's OpenBLAS in this process)
     import torch
 
     torch.set_num_threads(1)
@@ -92,18 +95,27 @@ def limit_threads() -> None:
 
 
 _WORKER: Worker | None = None  # this process's models (a per-process cache, not shared state)
+_SETUP_ERROR: Exception | None = None
 
 
 def init_worker(config: PrepConfig) -> None:
-    """Process-pool initializer: limit threads, load models."""
-    global _WORKER
+    """Process-pool initializer: limit threads, load models. Never raises: a failure (say, a
+    model that cannot be found) is kept and re-raised by :func:`get_worker`, so it stops the
+    job with its own message instead of breaking the pool or being blamed on a clip."""
+    global _WORKER, _SETUP_ERROR
     limit_threads()
-    _WORKER = Worker(config)
+    try:
+        _WORKER, _SETUP_ERROR = Worker(config), None
+    except Exception as exc:  # noqa: BLE001 - re-raised on first use
+        _WORKER, _SETUP_ERROR = None, exc
 
 
 def get_worker(config: PrepConfig) -> Worker:
-    if _WORKER is None or _WORKER.config != config:
+    """This process's :class:`Worker` (loading it on first use)."""
+    if _SETUP_ERROR is None and (_WORKER is None or _WORKER.config != config):
         init_worker(config)
+    if _SETUP_ERROR is not None:
+        raise _SETUP_ERROR
     return _WORKER
 
 
@@ -124,8 +136,9 @@ def run_clip(clip: ClipInfo, out_root: str, config: PrepConfig) -> tuple[dict, d
     t0, c0 = time.perf_counter(), time.process_time()
     out = OutputDir(Path(out_root))
     base = base_row(clip)
+    worker = get_worker(config)  # a setup failure stops the job: it is nothing to do with the clip
     try:
-        row = process_clip(clip, out, get_worker(config), base)
+        row = process_clip(clip, out, worker, base)
     except TalkrigError as exc:
         status = "no_face" if isinstance(exc, NoFaceError) else "error"
         row = manifest_row(base | getattr(exc, "facts", {}) | {"status": status, "error": str(exc)})
@@ -160,7 +173,7 @@ def process_clip(clip: ClipInfo, out: OutputDir, worker: Worker, base: dict) -> 
     try:
         with target as tmp:
             writer = media.CropWriter(tmp, cfg.crop_size, info.fps) if tmp else None
-            crops = CropStream(cfg.crop_size or 64, info.width, info.height)
+            crops = CropStream(cfg.crop_size or 256, info.width, info.height, render=writer is not None)
             try:
                 for i, frame in enumerate(media.iter_frames(clip.path)):
                     for img, mat in crops.push(frame, session.push(frame, i)):

@@ -33,6 +33,8 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "vmaf": ("VMAF", "higher", "reference"),
     "m_lmd": ("M-LMD (px)", "lower", "reference"),
     "f_lmd": ("F-LMD (px)", "lower", "reference"),
+    "mouth_corr": ("Mouth vs real corr.", "higher", "reference"),
+    "mouth_lag": ("Mouth lag vs real (frames)", "", "reference"),
     "fid": ("FID", "lower", "reference"),
     "cpbd": ("CPBD sharpness", "higher", "quality"),
     "flicker": ("Temporal flicker", "lower", "quality"),
@@ -49,7 +51,10 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "emotion_prob": ("Emotion prob.", "higher", "emotion"),
     "emotion_top": ("Emotion seen", "", "emotion"),
     "emotion_hit": ("Emotion recognised", "higher", "emotion"),
-    "identity_drift": ("Identity drift", "lower", "identity"),
+    "identity_dist": ("Identity distance (dlib)", "lower", "identity"),
+    "identity_cos": ("Identity cosine (dlib)", "higher", "identity"),
+    "identity_same": ("Same person (dlib)", "higher", "identity"),
+    "identity_drift": ("Identity drift (geometry)", "lower", "identity"),
     "identity_drift_p95": ("Identity drift p95", "lower", "identity"),
 }
 
@@ -172,6 +177,40 @@ def _lipsync_values(track, audio, fps, phones) -> dict:
     return d
 
 
+def _identity(gclip, rclip, gtrack, rtrack, source, v, rv, notes) -> None:
+    """Geometric drift always; dlib descriptor similarity when the extra is installed.
+    The identity is the source photo, else the reference's first face frame, else the
+    generated video's own first face frame."""
+    from talkrig.eval import face_id
+    from talkrig.eval.expression import identity_drift
+    from talkrig.eval.track import detect_photo
+
+    if source is not None:
+        from talkrig.io.image import load_image
+
+        image, ident = load_image(source), detect_photo(source)[0]
+    elif rtrack is not None and rtrack.found.any():
+        i = int(np.argmax(rtrack.found))
+        image, ident = next(rclip.frames(i, i + 1)), rtrack.points[i]
+        notes.append("identity measured against the reference's first face frame")
+    else:
+        i = int(np.argmax(gtrack.found))
+        image, ident = next(gclip.frames(i, i + 1)), gtrack.points[i]
+        notes.append("identity measured against the video's own first face frame")
+    v.update(identity_drift(gtrack.points, ident))
+    if rtrack is not None and rtrack.found.any():
+        rv.update(identity_drift(rtrack.points, ident))
+    if not face_id.available():
+        notes.append("learned identity skipped: pip install 'talkrig[identity]' (dlib)")
+        return
+    desc = face_id.FaceDescriptor()
+    v.update(face_id.identity_similarity(gclip.frames(), gtrack.points, image, ident,
+                                         descriptor=desc))
+    if rtrack is not None and rtrack.found.any():
+        rv.update(face_id.identity_similarity(rclip.frames(), rtrack.points, image, ident,
+                                              descriptor=desc))
+
+
 def evaluate(generated: str | Path, reference: str | Path | None = None,
              source: str | Path | None = None, text: str | None = None,
              emotion: str | None = None, syncnet: str | Path | None = None,
@@ -183,7 +222,7 @@ def evaluate(generated: str | Path, reference: str | Path | None = None,
         generated: the video to judge.
         reference: the real video it should reproduce (self-reenactment): enables PSNR,
             SSIM, MSE (whole/face/mouth), VMAF, M-LMD/F-LMD and FID, and a reference column.
-        source: the portrait photo the video was made from (identity drift; without it the
+        source: the portrait photo the video was made from (identity; without it the
             reference's first face frame, else the generated video's, is the identity).
         text: transcript of the speech (lip closure at p/b/m via forced alignment).
         emotion: the requested emotion label (recognisability).
@@ -224,8 +263,14 @@ def evaluate(generated: str | Path, reference: str | Path | None = None,
     if rclip is not None:
         from talkrig.eval.landmarks import lmd
 
+        from talkrig.eval.landmarks import mouth_opening
+        from talkrig.eval.lipsync import mouth_lag
+
         d = lmd(gtrack.landmarks68, rtrack.landmarks68, gtrack.size, rtrack.size)
         v["m_lmd"], v["f_lmd"] = d["m_lmd"], d["f_lmd"]
+        if gtrack.found.any() and rtrack.found.any():
+            v["mouth_corr"], v["mouth_lag"] = mouth_lag(mouth_opening(gtrack.landmarks68),
+                                                        mouth_opening(rtrack.landmarks68))
         if use_vmaf:
             from talkrig.eval.vmaf import vmaf, vmaf_available
 
@@ -260,19 +305,7 @@ def evaluate(generated: str | Path, reference: str | Path | None = None,
             rv.update(recognisability(rtrack.blendshapes, emotion))
 
     if gtrack.found.any():
-        from talkrig.eval.expression import identity_drift
-
-        if source is not None:
-            ident = detect_photo(source)[0]
-        elif rtrack is not None and rtrack.found.any():
-            ident = rtrack.points[int(np.argmax(rtrack.found))]
-            notes.append("identity drift measured against the reference's first face frame")
-        else:
-            ident = gtrack.points[int(np.argmax(gtrack.found))]
-            notes.append("identity drift measured against the video's own first face frame")
-        v.update(identity_drift(gtrack.points, ident))
-        if rtrack is not None and rtrack.found.any():
-            rv.update(identity_drift(rtrack.points, ident))
+        _identity(gclip, rclip, gtrack, rtrack, source, v, rv, notes)
 
     if inception is not None:
         if rclip is None:

@@ -14,14 +14,13 @@ labels; ``emotion_prob`` is the requested label's share and ``emotion_top`` the 
 :func:`emotion_scores` can subtract a portrait's own evidence (``baseline``) to judge only
 what the video adds; the report does not, so a smiling portrait counts as smiling.
 
-Identity: no face-recognition network was adopted. The only registry candidate checked,
-``face-recognition-models`` 0.3.0 (dlib's ResNet descriptor), needs dlib and bundles dlib's
-68-point predictor, which was trained on 300-W (non-commercial; see ../shared/NOTES.md), and
-its import fails with current setuptools. So identity is a *geometry* descriptor: distances between 3D landmarks on the rigid parts of the face (eye
-corners, nose, brows, cheek/temple outline), divided by their mean. Identity drift is the
+Identity (always available, no weights): a *geometry* descriptor: distances between 3D
+landmarks on the rigid parts of the face (eye corners, nose, brows, cheeks, face outline),
+divided by their mean. Identity drift is the
 mean over frames of the relative L2 distance between a frame's descriptor and the source
 photo's (``identity_drift``; 0 = same shape). It catches a face that morphs over time, not
-a change of skin or hair.
+a change of skin or hair; :mod:`talkrig.eval.face_id` adds a learned descriptor (dlib) when
+the optional ``identity`` extra is installed.
 """
 
 from __future__ import annotations
@@ -121,15 +120,6 @@ RIGID_POINTS = (33, 133, 362, 263, 70, 107, 336, 300, 168, 6, 197, 4, 1, 98, 327
                 116, 345, 50, 280, 10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288,
                 397, 365, 379, 378, 400, 377, 152, 148, 176, 149, 150, 136, 172, 58, 132, 93,
                 234, 127, 162, 21, 54, 103, 67, 109)
-
-
-def _kabsch_align(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Rotate/translate ``src`` (N,3) onto ``dst`` (no scale)."""
-    cs, cd = src.mean(0), dst.mean(0)
-    u, _, vt = np.linalg.svd((src - cs).T @ (dst - cd))
-    d = np.sign(np.linalg.det(u @ vt))
-    r = u @ np.diag([1, 1, d]) @ vt
-    return (src - cs) @ r + cd
 
 
 def identity_descriptor(points478: np.ndarray) -> np.ndarray:

@@ -39,7 +39,8 @@ def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.nd
     ev = np.linalg.eigvalsh((m + m.T) / 2)
     tr_sqrt = float(np.sqrt(np.clip(ev, 0, None)).sum())
     d = mu1 - mu2
-    return float(d @ d + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt)
+    # never negative in exact arithmetic; round-off on identical sets gives -1e-10 or so
+    return max(0.0, float(d @ d + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt))
 
 
 def feature_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,6 @@ import math
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 PEAK = 255.0
 PSNR_CAP = 100.0  # PSNR of identical images (MSE 0) is reported as this, not inf

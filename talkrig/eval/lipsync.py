@@ -204,3 +204,24 @@ def bilabial_closure(opening: np.ndarray, fps: float,
         n += 1
         hits += bool((seg < CLOSED).any())
     return (hits / n if n else float("nan")), n
+
+
+def mouth_lag(gen_opening: np.ndarray, ref_opening: np.ndarray,
+              max_shift: int = 15) -> tuple[float, int | None]:
+    """Self-reenactment: how the generated mouth follows the real one.
+
+    Returns ``(corr, lag)``: the Pearson correlation of the two (high-passed) mouth-opening
+    tracks at zero lag, and the lag in frames in ``[-max_shift, max_shift]`` maximising it
+    (positive: the generated mouth moves *later* than the real one; None when either mouth
+    is still). Unlike the audio offset this has no natural bias: in sync is 0.
+    """
+    g, r = np.asarray(gen_opening, float), np.asarray(ref_opening, float)
+    n = min(len(g), len(r))
+    g, r = g[:n], r[:n]
+    if not (np.nanstd(g) >= MIN_MOTION / 2 and np.nanstd(r) >= MIN_MOTION / 2):
+        return 0.0, None
+    corr = lagged_correlation(highpass(g), highpass(r), max_shift)
+    zero = corr[max_shift]
+    if not np.isfinite(corr).any() or np.nanmax(corr) <= 0:
+        return (float(zero) if np.isfinite(zero) else 0.0), None
+    return (float(zero) if np.isfinite(zero) else 0.0), int(np.nanargmax(corr)) - max_shift

@@ -246,7 +246,7 @@ def sync_score(net: SyncNet, crops: np.ndarray, audio: np.ndarray, sr: int = SR,
 
     Args:
         net: a :class:`SyncNet` (eval mode is set here).
-        crops: ``(T, 224, 224, 3)`` BGR float face crops (:func:`crop_face`).
+        crops: ``(T, 224, 224, 3)`` BGR face crops, float or uint8 (:func:`crop_face`).
         audio: ``(S,)`` float32 mono in [-1, 1] at 16 kHz, aligned with the first frame.
     """
     if sr != SR:
@@ -261,7 +261,7 @@ def sync_score(net: SyncNet, crops: np.ndarray, audio: np.ndarray, sr: int = SR,
     vfeat, afeat = [], []
     for i in range(0, last, batch):
         js = range(i, min(last, i + batch))
-        vfeat.append(net.forward_lip(torch.stack([im[:, j:j + 5] for j in js])))
+        vfeat.append(net.forward_lip(torch.stack([im[:, j:j + 5] for j in js]).float()))
         afeat.append(net.forward_aud(torch.stack([cc[None, :, 4 * j:4 * j + 20] for j in js])))
     d = _pad_dists(torch.cat(vfeat), torch.cat(afeat), vshift)
     mdist = d.mean(0)
@@ -277,5 +277,7 @@ def sync_score_video(net: SyncNet, frames, points: np.ndarray, audio: np.ndarray
     if abs(fps - FPS) > 0.01:
         raise InputError(f"SyncNet scoring needs 25 fps video, got {fps:g}")
     boxes = face_boxes(points)
-    crops = np.stack([crop_face(f, boxes[i]) for i, f in enumerate(frames) if i < len(boxes)])
+    # kept as uint8 (150 kB a frame): a minute of video is ~230 MB, not ~900 MB of floats
+    crops = np.stack([np.clip(np.round(crop_face(f, boxes[i])), 0, 255).astype(np.uint8)
+                      for i, f in enumerate(frames) if i < len(boxes)])
     return sync_score(net, crops, audio)

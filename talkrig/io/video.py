@@ -14,7 +14,6 @@ Frames are ``(H, W, 3) uint8`` RGB numpy arrays throughout.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -409,7 +408,3 @@ def decode_audio(path: str | Path, sample_rate: int = AUDIO_RATE,
         audio = audio[:int(round((max(first_t or 0.0, 0.0) + dur_s) * sample_rate))]
     return audio
 
-
-def video_duration_frames(seconds: float, fps: float) -> int:
-    """Number of whole frames covering ``seconds`` at ``fps`` (at least one)."""
-    return max(1, int(math.ceil(seconds * fps - 1e-6)))

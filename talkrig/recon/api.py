@@ -25,12 +25,7 @@ from talkrig.recon.skin import skin_mask
 from talkrig.recon.texture import UVLayout, extract_texture
 from talkrig.render.camera import Camera
 
-#: weight of the 68 iBUG points (model landmark vertices vs. the detector's mapped 68) relative
-#: to the 478 dense points, per point. The 68 term dominates (it fixes the model's landmark
-#: vertices where iBUG annotators put them); the dense points shape the rest of the face.
-#: Chosen on the development photos (benchmarks/recon.py): 1 -> NME ~5 %, 16-32 -> ~3.5 %.
-IBUG_WEIGHT = 24.0
-IRIS_WEIGHT = 0.3
+IRIS_WEIGHT = 0.3  # MediaPipe's iris points sit on the eyeball, which follows gaze: trust them less
 
 
 @dataclass
@@ -40,7 +35,7 @@ class ModelContext:
     model: MorphableModel
     corr: Correspondence
     surface: SurfacePoints
-    weights: np.ndarray  # (478 + 68,)
+    weights: np.ndarray  # (478 + 68,): dense points, then the 68 iBUG points (scaled per fit)
     faces: np.ndarray
     render_ids: np.ndarray  # triangles drawn for visibility / PSNR (no mouth interior, teeth...)
     depth_tol: float
@@ -87,11 +82,11 @@ def build_context(model: MorphableModel, landmarker: FaceLandmarker | None = Non
     w = corr.valid.astype(np.float32)
     w[468:] *= IRIS_WEIGHT
     fids, barys = [corr.face_ids], [corr.bary]
-    if len(model.landmarks68) == 68 and IBUG_WEIGHT > 0:
+    if len(model.landmarks68) == 68:
         f68, b68 = _vertex_surface(faces, model.landmarks68.cpu().numpy())
         fids.append(f68)
         barys.append(b68)
-        w = np.concatenate([w, np.full(68, IBUG_WEIGHT, np.float32)])
+        w = np.concatenate([w, np.ones(68, np.float32)])
     surface = SurfacePoints.from_model(model, np.concatenate(fids), np.concatenate(barys))
     face_reg = model.region("face").cpu().numpy() if "face" in model.region_names else slice(None)
     mean = model.mean.cpu().numpy()[face_reg]
@@ -176,8 +171,11 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     target = detection.points.astype(np.float64)
     if ctx.surface.mean.shape[0] > 478:
         target = np.concatenate([target, detection.landmarks68])
-    coeffs, info = fit_landmarks(m, ctx.surface, target, ctx.weights, camera,
-                                 arkit_init(m, detection.blendshapes), settings)
+    settings = settings or FitSettings()
+    weights = ctx.weights.copy()
+    weights[478:] *= settings.ibug_weight  # the model's 68 landmark vertices vs. the detector's 68
+    coeffs, info = fit_landmarks(m, ctx.surface, target, weights, camera, arkit_init(m, detection.blendshapes),
+                                 settings)
     t3 = time.perf_counter()
 
     with torch.no_grad():
@@ -223,6 +221,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         "fit_rms_px": info["rms_px"], "face_size_px": info["face_size_px"],
         "skin_vertices": int(obs.skin.sum()), "visible_vertices": int(obs.visible.sum()),
         "delight": bool(delight), "face_index": int(face_index),
+        "model_source": str(model) if isinstance(model, str) else m.name,
         "refine_loss": refine_info["loss"] if refine_info else None,
         "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
                     "texture": t5 - t4, "total": t5 - t0},
@@ -235,9 +234,16 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         vertex_colors=vertex_albedo, meta=meta)
 
 
+def model_source(rec: Reconstruction) -> str:
+    """What to pass to :func:`model_context` for a reconstruction's model (its name, or the
+    path it was loaded from)."""
+    return str(rec.meta.get("model_source") or rec.model_name)
+
+
 def model_landmarks68(rec: Reconstruction, model: str | MorphableModel = None) -> np.ndarray:
     """``(68, 2)`` pixels of the fitted model's 68 landmark vertices."""
-    m = model_context(model if model is not None else rec.model_name).model
+    ctx = model_context(model if model is not None else model_source(rec))
+    m = ctx.model
     with torch.no_grad():
         v = m.vertices(rec.coeffs)
         p = rec.camera.project(v)[0, :, :2].numpy()

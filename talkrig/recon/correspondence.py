@@ -19,7 +19,8 @@ import torch
 from talkrig.errors import NoFaceError
 from talkrig.model.geometry import vertex_normals
 from talkrig.model.morphable import MorphableModel
-from talkrig.recon.raster import interpolate, rasterize
+from talkrig.recon.photometric import raster_pixels
+from talkrig.render.interpolate import interpolate
 
 N_MP = 478
 VERSION = 1
@@ -158,17 +159,18 @@ def render_neutral(model: MorphableModel, size: int = RENDER_SIZE):
     dist = focal * height / (0.75 * size) + hi[2]
     cam = verts - np.array([centre[0], centre[1], 0.0]) - np.array([0, 0, dist])
     pix = np.stack([size / 2 + focal * cam[:, 0] / -cam[:, 2], size / 2 - focal * cam[:, 1] / -cam[:, 2], -cam[:, 2]], 1)
-    fid, bary, _ = rasterize(pix, faces, size, size, cull_backfaces=False)
-    normals = vertex_normals(torch.as_tensor(verts, dtype=torch.float32)[None],
-                             torch.as_tensor(faces, dtype=torch.long))[0].numpy()
-    n = interpolate(normals, faces, fid, bary)
+    fr = raster_pixels(pix, faces, size, size)
+    fid, bary = fr.tri_id[0].numpy(), fr.bary[0].float().numpy()
+    f = torch.as_tensor(faces, dtype=torch.long)
+    normals = vertex_normals(torch.as_tensor(verts, dtype=torch.float32)[None], f)
+    n = interpolate(normals, fr, f)[0].numpy()
     light = np.array([0.25, 0.35, 1.0])
     light /= np.linalg.norm(light)
     shade = np.clip((n * light).sum(-1), 0, 1) * 0.7 + 0.3
     img = shade[..., None] * np.array([0.86, 0.66, 0.56])
     eye = _eye_colour(model, verts)
     if eye is not None:
-        e = interpolate(eye, faces, fid, bary)
+        e = interpolate(torch.from_numpy(eye), fr, f)[0].numpy()
         img = img * (1 - e[..., 3:]) + e[..., :3] * (0.6 + 0.4 * shade[..., None])
     img[fid < 0] = 0.5
     return (np.clip(img, 0, 1) * 255).astype(np.uint8), fid, bary, used

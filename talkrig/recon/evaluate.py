@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from talkrig.errors import InputError
-from talkrig.recon.api import model_context, model_landmarks68
+from talkrig.recon.api import model_context, model_landmarks68, model_source
 from talkrig.recon.photometric import psnr, render_textured, render_vertex_colours, shade_vertices
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.texture import inner_triangles
@@ -52,7 +52,7 @@ def rerender(rec: Reconstruction, textured: bool = False) -> tuple[np.ndarray, n
     appearance); ``True``: the extracted UV texture as it is.
     Returns ``(rgb float32 (H, W, 3), coverage (H, W) bool)``.
     """
-    ctx = model_context(rec.model_name)
+    ctx = model_context(model_source(rec))
     m = ctx.model
     with torch.no_grad():
         v = m.vertices(rec.coeffs)

@@ -12,9 +12,9 @@ from talkrig.recon.reconstruction import Reconstruction
 
 def posed_vertices(rec: Reconstruction, model=None) -> np.ndarray:
     """``(N, 3)`` camera-space vertices of the fitted face."""
-    from talkrig.recon.api import model_context
+    from talkrig.recon.api import model_context, model_source
 
-    m = model_context(model if model is not None else rec.model_name).model
+    m = model_context(model if model is not None else model_source(rec)).model
     with torch.no_grad():
         return m.vertices(rec.coeffs)[0].numpy()
 
@@ -24,10 +24,10 @@ def write_obj(path: str | Path, rec: Reconstruction, posed: bool = False) -> Non
     texture ``<stem>_texture.png`` beside it; all three written atomically."""
     from talkrig.io.files import atomic_path
     from talkrig.io.image import save_image
-    from talkrig.recon.api import model_context
+    from talkrig.recon.api import model_context, model_source
 
     path = Path(path)
-    m = model_context(rec.model_name).model
+    m = model_context(model_source(rec)).model
     with torch.no_grad():
         v = m.vertices(rec.coeffs, posed=posed)[0].numpy()
     faces = m.faces.cpu().numpy() + 1
@@ -53,10 +53,10 @@ def write_obj(path: str | Path, rec: Reconstruction, posed: bool = False) -> Non
 def overlay_picture(rec: Reconstruction, alpha: float = 0.55, crop: bool = False) -> np.ndarray:
     """The shaded fitted mesh over the photo, with detected (blue) and fitted model (red) 68
     landmarks; ``crop`` cuts the face crop out."""
-    from talkrig.recon.api import model_context, model_landmarks68
+    from talkrig.recon.api import model_context, model_landmarks68, model_source
     from talkrig.recon.overlay import overlay_image, shaded_mesh
 
-    ctx = model_context(rec.model_name)
+    ctx = model_context(model_source(rec))
     v = torch.as_tensor(posed_vertices(rec))
     rgb, cov = shaded_mesh(ctx.model, v, rec.camera, ctx.render_faces)
     r = max(1.5, max(rec.image.shape[:2]) / 500)

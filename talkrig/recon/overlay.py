@@ -8,7 +8,8 @@ from PIL import Image, ImageDraw
 
 from talkrig.model.geometry import vertex_normals
 from talkrig.model.morphable import MorphableModel
-from talkrig.recon.raster import interpolate, rasterize
+from talkrig.recon.photometric import raster_pixels
+from talkrig.render.interpolate import interpolate
 
 
 def shaded_mesh(model: MorphableModel, vertices: torch.Tensor, camera, faces: np.ndarray | None = None):
@@ -23,14 +24,14 @@ def shaded_mesh(model: MorphableModel, vertices: torch.Tensor, camera, faces: np
     faces = model.faces.cpu().numpy() if faces is None else faces
     v = vertices.detach().float()
     pix = camera.project(v[None])[0].numpy()
-    fid, bary, _ = rasterize(pix, faces, camera.height, camera.width, cull_backfaces=True)
-    n = vertex_normals(v[None], torch.as_tensor(faces, dtype=torch.long))[0].numpy()
-    nn = interpolate(n, faces, fid, bary)
+    fr = raster_pixels(pix, faces, camera.height, camera.width, cull_backfaces=True)
+    f = torch.as_tensor(faces, dtype=torch.long)
+    nn = interpolate(vertex_normals(v[None], f)[0], fr, f)[0].numpy()
     light = np.array([0.3, 0.3, 1.0], np.float32)
     light /= np.linalg.norm(light)
     shade = np.clip((nn * light).sum(-1), 0, 1) * 0.75 + 0.2
     rgb = np.repeat(shade[..., None], 3, -1) * np.array([0.75, 0.8, 0.9], np.float32)
-    return rgb.astype(np.float32), fid >= 0
+    return rgb.astype(np.float32), fr.mask[0].numpy()
 
 
 def overlay_image(image: np.ndarray, mesh_rgb: np.ndarray, coverage: np.ndarray, alpha: float = 0.6,

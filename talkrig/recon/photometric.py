@@ -21,7 +21,10 @@ import numpy as np
 import torch
 
 from talkrig.model.morphable import MorphableModel
-from talkrig.recon.raster import rasterize, sample_bilinear
+from talkrig.render.fragments import Fragments
+from talkrig.render.interpolate import interpolate, interpolate_compact
+from talkrig.render.interpolate import texture as sample_texture
+from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_basis
 
 SKIN_PRIOR = np.array([0.72, 0.55, 0.47], np.float32)  # a neutral skin albedo for models without one
@@ -44,10 +47,32 @@ class VertexObservation:
     facing: np.ndarray
 
 
+def raster_pixels(pix: np.ndarray, faces: np.ndarray, height: int, width: int,
+                  cull_backfaces: bool = False) -> Fragments:
+    """Rasterize one mesh given in pixels with :func:`talkrig.render.raster.rasterize` (numpy in).
+
+    Args:
+        pix: ``(N, 3)`` pixel x, pixel y, depth (positive in front), e.g. ``Camera.project``;
+            taken as float64 so that barycentrics and depths are computed in double precision.
+        faces: ``(F, 3)`` int vertex ids; ``cull_backfaces`` drops triangles seen from behind.
+    Returns:
+        :class:`~talkrig.render.fragments.Fragments` for a batch of one (no gradients).
+    """
+    with torch.no_grad():
+        return rasterize(torch.from_numpy(np.asarray(pix, np.float64))[None],
+                         torch.from_numpy(np.asarray(faces, np.int64)), (int(height), int(width)),
+                         cull="back" if cull_backfaces else "none")
+
+
 def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Sample ``image (H, W, C)`` at pixel positions ``xy (P, 2)`` (pixel centres at +0.5);
-    uint8 images come back scaled to [0, 1]."""
-    out = sample_bilinear(image, xy)
+    """Sample ``image (H, W, C)`` at pixel positions ``xy (P, 2)`` (pixel centres at +0.5,
+    clamped at the borders) with :func:`talkrig.render.interpolate.texture`; returns
+    ``(P, C)`` float32, uint8 images scaled to [0, 1]."""
+    h, w = image.shape[:2]
+    tex = torch.from_numpy(image.reshape(h, w, -1).astype(np.float64)).permute(2, 0, 1)
+    xy = np.asarray(xy, np.float64)
+    uv = torch.from_numpy(np.stack([xy[:, 0] / w, 1.0 - xy[:, 1] / h], 1))  # pixels -> uv (v up)
+    out = sample_texture(tex, uv[None])[0].numpy().astype(np.float32)
     return out / 255.0 if image.dtype == np.uint8 else out
 
 
@@ -59,9 +84,10 @@ def depth_buffer(pix: np.ndarray, faces: np.ndarray, height: int, width: int, ma
     """
     s = min(1.0, max_side / max(height, width))
     h, w = max(1, round(height * s)), max(1, round(width * s))
-    p = pix.copy()
+    p = np.array(pix, np.float64)
     p[:, :2] *= s
-    _, _, z = rasterize(p, faces, h, w, cull_backfaces=True)
+    fr = raster_pixels(p, faces, h, w, cull_backfaces=True)
+    z = fr.scatter(fr.depth_c[:, None].float(), float("inf"))[0, ..., 0].numpy()
     return z, s
 
 
@@ -114,19 +140,19 @@ def area_colours(image: np.ndarray, pix: np.ndarray, faces: np.ndarray, box, col
 
     x0, y0, x1, _ = (float(v) for v in box)
     sc = size / (x1 - x0)
-    p = pix.copy()
+    p = np.array(pix, np.float64)
     p[:, 0] = (p[:, 0] - x0) * sc
     p[:, 1] = (p[:, 1] - y0) * sc
-    fid, bary, _ = rasterize(p, faces, size, size, cull_backfaces=True)
-    rows = np.flatnonzero(fid.ravel() >= 0)
+    fr = raster_pixels(p, faces, size, size, cull_backfaces=True)
+    rows = fr.pix.numpy()  # covered pixels, row-major
     n = len(pix)
     if len(rows) == 0:
         return colour0, np.zeros(n)
-    tri = faces[fid.ravel()[rows]]
+    tri = faces[fr.tri.numpy()]
     # solve only for the vertices the crop shows (a large model has most of its vertices elsewhere)
     used, local = np.unique(tri, return_inverse=True)
     m = len(used)
-    a = sp.csr_matrix((bary.reshape(-1, 3)[rows].ravel().astype(np.float64),
+    a = sp.csr_matrix((fr.bary_c.float().numpy().ravel().astype(np.float64),
                        (np.repeat(np.arange(len(rows)), 3), local.ravel())), shape=(len(rows), m))
     target = crop_image(image, box, size, resample=3).reshape(-1, 3)[rows].astype(np.float64) / 255.0
     sub = faces[np.isin(faces, used).all(1)]
@@ -268,10 +294,9 @@ def render_vertex_colours(pix: np.ndarray, faces: np.ndarray, colours: np.ndarra
     Returns:
         ``(rgb (H, W, 3) float32, coverage (H, W) bool)``.
     """
-    from talkrig.recon.raster import interpolate
-
-    fid, bary, _ = rasterize(pix, faces, height, width, cull_backfaces=True)
-    return interpolate(colours.astype(np.float32), faces, fid, bary), fid >= 0
+    fr = raster_pixels(pix, faces, height, width, cull_backfaces=True)
+    rgb = interpolate(torch.from_numpy(colours.astype(np.float32)), fr, torch.from_numpy(np.asarray(faces, np.int64)))
+    return rgb[0].numpy(), fr.mask[0].numpy()
 
 
 def render_textured(pix: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,
@@ -283,12 +308,9 @@ def render_textured(pix: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_face
     Returns:
         ``(rgb (H, W, 3) float32, coverage (H, W) bool)``.
     """
-    fid, bary, _ = rasterize(pix, faces, height, width, cull_backfaces=True)
-    covered = fid >= 0
-    tri = uv_faces[np.maximum(fid[covered], 0)]
-    uv = (uvs[tri] * bary[covered][..., None]).sum(1)
-    s = texture.shape[0]
-    xy = np.stack([uv[:, 0] * s, (1 - uv[:, 1]) * s], 1)
-    rgb = np.zeros((height, width, 3), np.float32)
-    rgb[covered] = bilinear(texture, xy)
-    return rgb, covered
+    fr = raster_pixels(pix, faces, height, width, cull_backfaces=True)
+    uv = interpolate_compact(torch.from_numpy(np.asarray(uvs, np.float64)), fr,
+                             torch.from_numpy(np.asarray(uv_faces, np.int64)))
+    tex = torch.from_numpy(np.asarray(texture, np.float32) / 255.0).permute(2, 0, 1)
+    colour = sample_texture(tex, uv[None].float())[0]
+    return fr.scatter(colour)[0].numpy(), fr.mask[0].numpy()

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from talkrig.model.morphable import MorphableModel
-from talkrig.recon.photometric import bilinear, depth_buffer, irradiance
-from talkrig.recon.raster import interpolate_points, rasterize
+from talkrig.recon.photometric import bilinear, depth_buffer, irradiance, raster_pixels
+from talkrig.render.fragments import gather_vertices
 from talkrig.render.shading import sh_basis
 
 
@@ -56,17 +56,20 @@ class UVLayout:
         depth[np.unique(uvf[tri_inner])] = 2.0
         depth[np.unique(uvf[~tri_inner])] = 1.0
         pos = np.stack([uvs[:, 0] * size, (1 - uvs[:, 1]) * size, depth], 1)
-        fid, bary, _ = rasterize(pos, uvf[keep], size, size)
-        rows, cols = np.nonzero(fid >= 0)
-        face_ids = keep[fid[rows, cols]]
-        b = bary[rows, cols]
+        fr = raster_pixels(pos, uvf[keep], size, size)
+        rows, cols = np.divmod(fr.pix.numpy(), size)
+        face_ids = keep[fr.tri.numpy()]
+        b = fr.bary_c.float().numpy()
         mirror = _mirror_texels(model, face_ids, b, rows, cols, size)
         return cls(size, face_ids.astype(np.int64), b.astype(np.float32), rows.astype(np.int32),
                    cols.astype(np.int32), mirror)
 
     def points(self, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-        """``(T, C)`` per-texel interpolation of per-vertex ``vertices (N, C)``."""
-        return interpolate_points(vertices, faces, self.face_ids, self.bary)
+        """``(T, C)`` float64 per-texel interpolation of per-vertex ``vertices (N, C)``."""
+        corners = gather_vertices(torch.from_numpy(np.asarray(vertices, np.float64)),
+                                  torch.from_numpy(np.asarray(faces, np.int64)),
+                                  torch.from_numpy(self.face_ids), None)  # (T, 3, C)
+        return (torch.from_numpy(self.bary.astype(np.float64))[..., None] * corners).sum(1).numpy()
 
 
 def _mirror_texels(model, face_ids, bary, rows, cols, size) -> np.ndarray:

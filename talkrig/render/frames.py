@@ -90,6 +90,17 @@ def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
+def points_in_polygon(points: Tensor, polygon: Tensor) -> Tensor:
+    """``(N,)`` bool: which of ``points`` ``(N, 2)`` lie inside the closed ``polygon`` ``(K, 2)``
+    (even-odd ray casting)."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    a, b = polygon, polygon.roll(-1, 0)
+    crosses = (a[:, 1] > y) != (b[:, 1] > y)
+    t = (y - a[:, 1]) / (b[:, 1] - a[:, 1] + 1e-12)
+    x_hit = a[:, 0] + t * (b[:, 0] - a[:, 0])
+    return ((crosses & (x < x_hit)).sum(1) % 2) == 1
+
+
 def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float) -> Tensor:
     """``(N,)`` float: 1 where a vertex of ``pos_pix`` ``(1, N, 3)`` is the nearest surface at
     its own pixel (within ``tol`` depth units), i.e. seen by the camera."""
@@ -146,6 +157,13 @@ class TalkingHeadRenderer:
             normals = m.normals(v)[0]
             facing = (-(v[0] * normals).sum(-1) > 0).float()
             shade = sh_irradiance(normals[None], r.coeffs.lighting)[0]
+        # Surface points that project into the photo's open mouth were not seen as skin there
+        # (the photo shows teeth or darkness): never warp lips from it.
+        lm68 = np.asarray(getattr(r, "landmarks68", np.zeros((0, 2))), np.float32)
+        if lm68.shape[0] == 68:
+            sc = s / (crop[2] - crop[0])
+            mouth = torch.from_numpy((lm68[60:68] - crop[:2]) * sc)
+            vis = vis * (~points_in_polygon(pos[0, :, :2], mouth)).float()
         cls = triangle_classes(m)
         if "neck" in m.region_names:
             head = torch.zeros(m.n_vertices, dtype=torch.bool)

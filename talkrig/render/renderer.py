@@ -134,6 +134,8 @@ class MeshRenderer:
         if vertices.dim() != 3 or vertices.shape[-1] != 3:
             raise InputError(f"render: vertices must be (B, N, 3), got {tuple(vertices.shape)}")
         dev, dt = vertices.device, vertices.dtype
+        if lighting is not None and lighting.shape[0] == 1 and vertices.shape[0] > 1:
+            lighting = lighting.expand(vertices.shape[0], -1)  # one light for the whole batch
         faces = self.faces.to(dev)
         h, w = camera.height, camera.width
         pos = camera.project(vertices)

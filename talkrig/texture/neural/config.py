@@ -3,7 +3,8 @@
 The conditioning stack is described by name -> channel count (``cond_channels``) so the same
 network serves the full 3DMM conditioning of ``talkrig render`` (rendered RGB, normals, UV,
 masks, warped source photo) and reduced stacks (e.g. the minimal self-reenactment pipeline of
-``benchmarks/refiner.py``). Presets: ``tiny`` (64 px, CPU tests), ``128``, ``256``, ``512``.
+``benchmarks/refiner.py``). Presets: ``tiny`` (64 px, CPU tests), ``128``, ``256``, ``512``, and ``sr512`` (super-resolution:
+conditions at 256, output at 512).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class RefinerConfig:
     mapping_layers: int = 2          # MLP after the appearance encoder
     cond_channels: dict = field(default_factory=lambda: dict(FULL_COND))
     residual_from: str = "render"    # the decoder adds its output to this condition (or "")
+    upscale: int = 1                 # 2: super-resolution, conditions at resolution/2
     use_noise: bool = True
     d_base_channels: int = 32
     d_max_channels: int = 128
@@ -66,7 +68,7 @@ class RefinerConfig:
     # -- presets ------------------------------------------------------------------------
     @classmethod
     def preset(cls, name: str, **overrides) -> "RefinerConfig":
-        """``tiny`` | ``128`` | ``256`` | ``512``; ``overrides`` replace single fields."""
+        """``tiny`` | ``128`` | ``256`` | ``512`` | ``sr512``; ``overrides`` replace single fields."""
         presets = {
             "tiny": dict(resolution=64, base_channels=16, max_channels=64, bottom=8, style_dim=32,
                          d_base_channels=16, d_max_channels=64, batch_size=4),
@@ -75,6 +77,9 @@ class RefinerConfig:
                         d_base_channels=16, d_max_channels=128, batch_size=4),
             "256": dict(resolution=256, base_channels=16, max_channels=256, bottom=8, style_dim=128,
                         d_base_channels=16, d_max_channels=256, batch_size=4),
+            # super-resolution: a 256 face crop (render + conditions) refined to 512
+            "sr512": dict(resolution=512, upscale=2, base_channels=16, max_channels=512, bottom=8,
+                          style_dim=256, d_base_channels=16, d_max_channels=512, batch_size=4),
             "512": dict(resolution=512, base_channels=32, max_channels=512, bottom=8, style_dim=256,
                         d_base_channels=32, d_max_channels=512, batch_size=8),
         }
@@ -88,6 +93,8 @@ class RefinerConfig:
         if r < 16 or r & (r - 1) or b < 4 or b & (b - 1) or b >= r:
             raise InputError(f"refiner: resolution ({r}) and bottom ({b}) must be powers of two, "
                              "16 <= resolution, 4 <= bottom < resolution")
+        if self.upscale not in (1, 2, 4):
+            raise InputError(f"refiner: upscale must be 1, 2 or 4, got {self.upscale}")
         if not self.cond_channels:
             raise InputError("refiner: cond_channels is empty")
         if self.residual_from and self.cond_channels.get(self.residual_from) != 3:
@@ -95,6 +102,11 @@ class RefinerConfig:
         return self
 
     # -- derived ------------------------------------------------------------------------
+    @property
+    def cond_resolution(self) -> int:
+        """Size of the conditioning maps the generator takes (``resolution / upscale``)."""
+        return self.resolution // self.upscale
+
     @property
     def cond_total(self) -> int:
         return int(sum(self.cond_channels.values()))

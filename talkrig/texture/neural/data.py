@@ -137,7 +137,9 @@ def load_npz_clips(folder: str | Path, cfg: RefinerConfig, frames: slice | None 
 
 
 def _store(x: Tensor) -> Tensor:
-    """Compact in-memory copy: [0, 1] maps as uint8, others as float16."""
+    """Compact in-memory copy: [0, 1] maps as uint8, others as float16 (idempotent)."""
+    if x.dtype in (torch.uint8, torch.float16):
+        return x
     if x.min() >= 0 and x.max() <= 1:
         return (x * 255.0).round().to(torch.uint8)
     return x.half()

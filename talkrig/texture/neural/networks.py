@@ -81,7 +81,8 @@ class AppearanceEncoder(nn.Module):
 
 
 class Generator(nn.Module):
-    """``forward(cond (B,Ccond,R,R), source (B,3,R,R), noise) -> image (B,3,R,R)``, all in [-1, 1]."""
+    """``forward(cond (B,Ccond,r,r), source (B,3,*,*), noise) -> image (B,3,R,R)``, all in [-1, 1];
+    ``r = R / cfg.upscale`` (conditions below R are upsampled bilinearly: super-resolution)."""
 
     def __init__(self, cfg: RefinerConfig):
         super().__init__()
@@ -136,6 +137,9 @@ class Generator(nn.Module):
             noise = [torch.randn(b, 1, h, wd, device=cond.device) for h, wd in self.noise_shapes()]
         if not self.cfg.use_noise:
             noise = [None] * len(self.noise_shapes())
+        r = self.cfg.resolution
+        if cond.shape[-1] != r:  # super-resolution: low-res conditions, upsampled first
+            cond = F.interpolate(cond, size=(r, r), mode="bilinear", align_corners=False)
         feats = self.encoder(cond)
         L = self.cfg.levels
         x = self.bottom_conv(feats[L], w, noise[0])

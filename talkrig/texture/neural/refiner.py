@@ -92,7 +92,8 @@ class Refiner:
                 (or ``(B, H, W, C)`` uint8 arrays), plus ``source`` unless ``set_source`` was
                 called. Any square size; maps are resized to the network's resolution.
         Returns:
-            ``(B, 3, H, W)`` float32 in [0, 1] on the CPU, at the input size.
+            ``(B, 3, H*u, W*u)`` float32 in [0, 1] on the CPU: the input size times the
+            checkpoint's ``upscale`` ``u`` (1, or 2 for super-resolution).
         """
         maps = {k: as_image_tensor(v) for k, v in cond.items()}
         first = maps[self.condition_names[0]] if self.condition_names[0] in maps else None
@@ -102,7 +103,8 @@ class Refiner:
         if h != w:
             raise InputError(f"refiner: conditioning maps must be square, got {h}x{w}")
         r = self.resolution
-        net_in = {k: resize(v, r).to(self.device) for k, v in maps.items()}
+        rc = self.cfg.cond_resolution  # < r for super-resolution checkpoints
+        net_in = {k: resize(v, rc if k != "source" else r).to(self.device) for k, v in maps.items()}
         x = stack_conditions(net_in, self.cfg)
         b = x.shape[0]
         if self._w is None:
@@ -110,12 +112,13 @@ class Refiner:
                 raise InputError("refiner: give the source photo (set_source or a 'source' map)")
             style = self.G.style(to_signed("source", net_in["source"]))
         else:
-            style = self._w  # (1, D): one shared kernel per layer, plain convolutions
+            style = self._w  # (1, D), computed once per video
         noise = [n.expand(b, -1, -1, -1) for n in self._noise]
         out = from_signed(self.G(x, noise=noise, w=style))
         if self.temporal_blend > 0:
             out = self._blend(out)
-        out = resize(out, h) if h != r else out
+        size = h * self.cfg.upscale
+        out = resize(out, size) if size != r else out
         return out.clamp(0, 1).cpu()
 
     def _blend(self, out: Tensor) -> Tensor:

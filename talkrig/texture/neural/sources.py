@@ -131,9 +131,7 @@ def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: fl
         raise InputError("--conditioning classical needs DATA to be a video of the person")
     if kind == "npz":
         cond = npz_cond_channels(path)
-        ds_all = load_npz_clips(path, cfg.replace(cond_channels=cond))
-        clips = [(c, 25.0) for c in ds_all.clips]
-        clips = [({k: _unstore(v) for k, v in c.items()}, fps) for c, fps in clips]
+        clips = [(c, 25.0) for c in load_npz_clips(path, cfg.replace(cond_channels=cond)).clips]
     elif kind == "prepared":
         cond = dict(MINIMAL_COND)
         clips = prepared_clips(path, cfg.resolution)
@@ -144,10 +142,8 @@ def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: fl
     for clip, fps in clips:
         head, tail = _split(clip, int(round(holdout_seconds * fps)))
         train.append(head)
-        if tail["target"].shape[0]:
-            held.append(tail)
+        if tail["target"].shape[0]:  # float [0, 1] maps, whatever the storage
+            held.append({k: v.float() / 255.0 if v.dtype == torch.uint8 else v.float()
+                         for k, v in tail.items()})
     return TrainingData(ClipDataset(train), held, cond, kind)
 
-
-def _unstore(v: torch.Tensor) -> torch.Tensor:
-    return v.float() / 255.0 if v.dtype == torch.uint8 else v.float()

@@ -27,8 +27,8 @@ from talkrig.io.files import atomic_path
 from talkrig.texture.neural import losses
 from talkrig.texture.neural.checkpoint import load_checkpoint, save_checkpoint
 from talkrig.texture.neural.config import RefinerConfig
-from talkrig.texture.neural.data import (collate, from_signed, grid_image, stack_conditions,
-                                         to_signed)
+from talkrig.texture.neural.data import (collate, from_signed, grid_image, resize,
+                                         stack_conditions, to_signed)
 from talkrig.texture.neural.networks import Discriminator, Generator
 
 
@@ -52,9 +52,12 @@ class RefinerTrainer:
 
     # -- one step -----------------------------------------------------------------------
     def _prepare(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Batch dict -> (cond, source, target, L1 weight) on the device, in [-1, 1]."""
+        """Batch dict -> (cond, source, target, L1 weight) on the device, in [-1, 1]. For
+        super-resolution the conditions are shrunk to ``cfg.cond_resolution``."""
         b = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
         cond = stack_conditions(b, self.cfg)
+        if self.cfg.upscale > 1:
+            cond = resize(cond, self.cfg.cond_resolution)
         src, tgt = to_signed("source", b["source"]), to_signed("target", b["target"])
         mouth = b["loss_mouth"] if "loss_mouth" in b else b.get("mask_mouth")
         w = losses.loss_weights(tgt.shape, b.get("mask_face"), mouth,
@@ -76,9 +79,10 @@ class RefinerTrainer:
         loss_g = cfg.w_l1 * l1
         log["g_l1"] = l1.item()
         if gan_on:
-            logits_fake, feats_fake = self.D(fake, cond)
+            cond_d = self._full(cond)
+            logits_fake, feats_fake = self.D(fake, cond_d)
             with torch.no_grad():
-                _, feats_real = self.D(tgt, cond)
+                _, feats_real = self.D(tgt, cond_d)
             fm = losses.feature_matching(feats_fake, feats_real)
             adv = losses.g_nonsaturating(logits_fake)
             loss_g = loss_g + cfg.w_fm * fm + cfg.w_adv * adv
@@ -92,8 +96,8 @@ class RefinerTrainer:
             self.D.requires_grad_(True)
             do_r1 = cfg.r1_interval > 0 and cfg.r1_gamma > 0 and self.step % cfg.r1_interval == 0
             real = tgt.detach().requires_grad_(do_r1)
-            logits_real, _ = self.D(real, cond)
-            logits_fake, _ = self.D(fake.detach(), cond)
+            logits_real, _ = self.D(real, cond_d)
+            logits_fake, _ = self.D(fake.detach(), cond_d)
             loss_d = losses.d_logistic(logits_real, logits_fake)
             log["d"] = loss_d.item()
             if do_r1:
@@ -108,6 +112,13 @@ class RefinerTrainer:
         self.nimg += cond.shape[0]
         self.update_ema(cond.shape[0])
         return log
+
+    def _full(self, cond: Tensor) -> Tensor:
+        """Conditions at the output resolution (upsampled for super-resolution)."""
+        r = self.cfg.resolution
+        if cond.shape[-1] == r:
+            return cond
+        return torch.nn.functional.interpolate(cond, size=(r, r), mode="bilinear", align_corners=False)
 
     @torch.no_grad()
     def update_ema(self, batch: int) -> None:
