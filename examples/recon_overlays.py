@@ -17,16 +17,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-
-def _crop(img: np.ndarray, box) -> np.ndarray:
-    h, w = img.shape[:2]
-    x0, y0, x1, y1 = (int(round(v)) for v in box)
-    pad = ((max(0, -y0), max(0, y1 - h)), (max(0, -x0), max(0, x1 - w))) + ((0, 0),) * (img.ndim - 2)
-    img = np.pad(img, pad)
-    return img[y0 + pad[0][0]: y1 + pad[0][0], x0 + pad[1][0]: x1 + pad[1][0]]
+TILE = 320  # strip height in pixels
 
 
-def _tile(images: list[np.ndarray], height: int = 320) -> np.ndarray:
+def _tile(images: list[np.ndarray], height: int = TILE) -> np.ndarray:
     tiles = []
     for im in images:
         if im.ndim == 2:
@@ -48,6 +42,7 @@ def main() -> None:
     from talkrig.recon.evaluate import rerender
     from talkrig.recon.export import overlay_picture
     from talkrig.recon.landmarker import shared_landmarker
+    from talkrig.recon.refine import crop_image
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,14 +53,14 @@ def main() -> None:
         for model in args.models.split(","):
             for face in range(n_faces):
                 rec = reconstruct(photo, model, face_index=face)
-                over = _crop(overlay_picture(rec), rec.crop)
+                over = crop_image(overlay_picture(rec), rec.crop, TILE)
                 strips = [over]
                 for textured in (False, True):
                     rgb, cov = rerender(rec, textured)
                     im = rec.image.copy()
                     im[cov] = (np.clip(rgb[cov], 0, 1) * 255).astype(np.uint8)
-                    strips.append(_crop(im, rec.crop))
-                strips.append(_crop((rec.skin_mask * 255).astype(np.uint8), rec.crop))
+                    strips.append(crop_image(im, rec.crop, TILE))
+                strips.append(crop_image((rec.skin_mask * 255).astype(np.uint8), rec.crop, TILE))
                 strips.append(rec.texture)
                 name = f"{photo.stem}{'_face%d' % face if n_faces > 1 else ''}_{model}"
                 save_image(out / f"{name}.png", _tile(strips))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -387,3 +386,18 @@ def test_a_model_that_cannot_load_stops_the_job_without_blaming_clips(prepared, 
                 config=PrepConfig(model=str(tmp_path / "no_such_model.npz")))
     assert not list((tmp_path / "o" / "errors").glob("*.json"))  # nothing recorded as the clips' fault
     assert not list((tmp_path / "o" / "shards").glob("*"))
+
+
+def test_one_job_per_output_folder(tmp_path):
+    import fcntl
+
+    from talkrig.data_prep import prepare
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.mp4").write_bytes(b"junk")
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "a+") as fh:  # as a running job holds it
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(InputError, match="another prep job"):
+            prepare(tmp_path / "in", out, workers=1, progress=False)

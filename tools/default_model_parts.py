@@ -171,7 +171,25 @@ def _uv_raster(uvs, uv_faces, size):
         d.polygon([(p[i, k, 0], p[i, k, 1]) for k in range(3)], fill=(c & 255, (c >> 8) & 255, c >> 16))
     a = np.asarray(img).astype(np.int64)
     fid = a[..., 0] + (a[..., 1] << 8) + (a[..., 2] << 16) - 1
-    return fid, preview._barycentrics(fid, p)
+    return fid, _barycentrics(fid, p)
+
+
+def _barycentrics(face: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Screen-space barycentrics ``(H, W, 3)`` of pixel centres in their painted triangle
+    (``p`` ``(F, 3, 3)`` corner positions), clipped to the triangle."""
+    h, w = face.shape
+    bary = np.zeros((h, w, 3), np.float32)
+    ii, jj = np.nonzero(face >= 0)
+    t = p[face[ii, jj]]
+    x, y = jj + 0.5, ii + 0.5
+    d = ((t[:, 1, 1] - t[:, 2, 1]) * (t[:, 0, 0] - t[:, 2, 0])
+         + (t[:, 2, 0] - t[:, 1, 0]) * (t[:, 0, 1] - t[:, 2, 1]))
+    d = np.where(np.abs(d) < 1e-12, 1e-12, d)
+    b0 = ((t[:, 1, 1] - t[:, 2, 1]) * (x - t[:, 2, 0]) + (t[:, 2, 0] - t[:, 1, 0]) * (y - t[:, 2, 1])) / d
+    b1 = ((t[:, 2, 1] - t[:, 0, 1]) * (x - t[:, 2, 0]) + (t[:, 0, 0] - t[:, 2, 0]) * (y - t[:, 2, 1])) / d
+    b = np.clip(np.stack([b0, b1, 1 - b0 - b1], 1), 0, 1)
+    bary[ii, jj] = b / np.maximum(b.sum(1, keepdims=True), 1e-9)
+    return bary
 
 
 def albedo_and_texture(src, mean, faces, uvs, uv_faces, vpart, interior, size, brow_mask=None):

@@ -61,9 +61,32 @@ def prepare(input_path: str | Path, out: str | Path, *, layout: str = "auto", wo
     if od.root.exists() and not od.root.is_dir():
         raise InputError(f"output exists and is not a folder: {od.root}")
     od.root.mkdir(parents=True, exist_ok=True)
-    od.create()
-    _check_settings(od, config, layout)
-    od.clean_temp()
+    with _job_lock(od):
+        od.create()
+        _check_settings(od, config, layout)
+        od.clean_temp()
+        return _prepare_locked(od, clips, config, workers, engine, retry_errors, progress, ray_address)
+
+
+@contextlib.contextmanager
+def _job_lock(od: OutputDir):
+    """One job per output folder at a time. An advisory ``flock`` on ``OUT/.lock``: the
+    kernel drops it when the process dies, so a killed job never leaves a stale lock."""
+    import fcntl
+
+    with open(od.root / ".lock", "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise InputError(f"another prep job is writing to {od.root}") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _prepare_locked(od: OutputDir, clips: list[ClipInfo], config: PrepConfig, workers: int | None,
+                    engine: str, retry_errors: bool, progress: bool, ray_address: str | None) -> Summary:
     ok, bad = od.finished()
     done = ok | (set() if retry_errors else bad)
     todo = [c for c in clips if c.clip_id not in done]
@@ -284,9 +307,4 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         if self.enabled:
             self._p.__exit__(*exc)
-
-
-def clips_for(input_path: str | Path, layout: str = "auto") -> list[ClipInfo]:
-    """The clips a job over ``input_path`` would process (for dry runs and tests)."""
-    return discover(input_path, layout)
 

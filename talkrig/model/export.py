@@ -5,6 +5,7 @@ Every file goes through :func:`talkrig.io.files.atomic_path`: it appears whole o
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,16 @@ def export_landmarks(path: str | Path, points) -> Path:
 
 
 def read_pts(path: str | Path) -> np.ndarray:
-    """Read an iBUG ``.pts`` file into ``(P, 2)`` float64."""
-    text = Path(path).read_text()
-    inner = text[text.index("{") + 1: text.index("}")]
-    return np.array([[float(x) for x in ln.split()] for ln in inner.strip().splitlines()])
+    """Read an iBUG ``.pts`` file into ``(P, 2)`` float64, the values as written (1-based
+    datasets: see :func:`talkrig.recon.evaluate.read_pts`). Raises a one-line
+    :class:`InputError` for a missing or malformed file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read landmarks {path}: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+    body = re.search(r"\{(.*)\}", text, re.S)
+    try:
+        return np.array(body.group(1).split(), dtype=np.float64).reshape(-1, 2)
+    except (AttributeError, ValueError):
+        raise InputError(f"{path} is not an iBUG .pts file") from None

@@ -122,6 +122,14 @@ def model_context(model: str | MorphableModel = "default") -> ModelContext:
     return _CONTEXTS.get(model)
 
 
+def posed_geometry(model: MorphableModel, coeffs, camera: Camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Frame 0 of ``coeffs`` posed: camera-space vertices ``(N, 3)``, their unit normals
+    ``(N, 3)`` and projections ``(N, 3)`` (pixel x, pixel y, depth), float32 numpy."""
+    with torch.no_grad():
+        v = model.vertices(coeffs)
+        return v[0].numpy(), model.normals(v)[0].numpy(), camera.project(v)[0].numpy()
+
+
 def square_crop(bbox, scale: float = 1.6) -> np.ndarray:
     """Square box ``(x0, y0, x1, y1)`` around a face box, ``scale`` times its larger side."""
     x0, y0, x1, y1 = bbox
@@ -178,11 +186,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
                                  settings)
     t3 = time.perf_counter()
 
-    with torch.no_grad():
-        posed_t = m.vertices(coeffs)
-        normals = m.normals(posed_t)[0].numpy()
-        pix = camera.project(posed_t)[0].numpy()
-    posed = posed_t[0].numpy()
+    posed, normals, pix = posed_geometry(m, coeffs, camera)
     skin = skin_mask(img, detection.points)
     zbuf = depth_buffer(pix, ctx.render_faces, h, w)
     obs = observe(img, skin, pix, normals, ctx.render_faces, ctx.depth_tol, zbuf)
@@ -201,11 +205,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
             m, coeffs, camera, img, skin, vertex_albedo, square_crop(detection.bbox, 1.2), ctx.render_faces,
             steps=refine_steps)
         gamma = coeffs.lighting[0].numpy()
-        with torch.no_grad():
-            posed_t = m.vertices(coeffs)
-            normals = m.normals(posed_t)[0].numpy()
-            pix = camera.project(posed_t)[0].numpy()
-        posed = posed_t[0].numpy()
+        posed, normals, pix = posed_geometry(m, coeffs, camera)
         zbuf = depth_buffer(pix, ctx.render_faces, h, w)
     t4 = time.perf_counter()
 

@@ -5,14 +5,12 @@ Used by ``benchmarks/recon.py`` and the tests; needs no data of its own.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from talkrig.errors import InputError
-from talkrig.recon.api import model_context, model_landmarks68, model_source
+from talkrig.model.export import read_pts as parse_pts
+from talkrig.recon.api import model_context, model_landmarks68, model_source, posed_geometry
 from talkrig.recon.photometric import psnr, render_textured, render_vertex_colours, shade_vertices
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.texture import inner_triangles
@@ -26,14 +24,7 @@ def read_pts(path: str | Path, one_based: bool | None = None) -> np.ndarray:
             guesses from the name: files named ``dlib_*`` are 0-based, the rest 1-based.
     """
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InputError(f"cannot read landmarks {path}: {exc.strerror}") from None
-    body = re.search(r"\{(.*)\}", text, re.S)
-    if not body:
-        raise InputError(f"{path} is not an iBUG .pts file")
-    pts = np.array(body.group(1).split(), dtype=np.float64).reshape(-1, 2)
+    pts = parse_pts(path)
     if one_based is None:
         one_based = not path.name.startswith("dlib")
     return pts - 1.0 if one_based else pts
@@ -54,10 +45,7 @@ def rerender(rec: Reconstruction, textured: bool = False) -> tuple[np.ndarray, n
     """
     ctx = model_context(model_source(rec))
     m = ctx.model
-    with torch.no_grad():
-        v = m.vertices(rec.coeffs)
-        pix = rec.camera.project(v)[0].numpy()
-        n = m.normals(v)[0].numpy()
+    _, n, pix = posed_geometry(m, rec.coeffs, rec.camera)
     h, w = rec.image.shape[:2]
     if textured:
         uvs = m.uvs.cpu().numpy()

@@ -6,14 +6,11 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from talkrig.model.geometry import vertex_normals
 from talkrig.model.morphable import MorphableModel
-from talkrig.recon.photometric import raster_pixels
-from talkrig.render.interpolate import interpolate
 
 
 def shaded_mesh(model: MorphableModel, vertices: torch.Tensor, camera, faces: np.ndarray | None = None):
-    """Grey Lambertian render of posed vertices over the full image.
+    """Grey Lambertian render of posed vertices over the full image (back faces culled).
 
     Args:
         vertices: ``(N, 3)`` camera-space vertices.
@@ -21,17 +18,18 @@ def shaded_mesh(model: MorphableModel, vertices: torch.Tensor, camera, faces: np
     Returns:
         ``(rgb (H, W, 3) float32 in [0, 1], coverage (H, W) bool)``.
     """
+    from talkrig.model.preview import LambertShader
+    from talkrig.render.renderer import MeshRenderer
+
     faces = model.faces.cpu().numpy() if faces is None else faces
-    v = vertices.detach().float()
-    pix = camera.project(v[None])[0].numpy()
-    fr = raster_pixels(pix, faces, camera.height, camera.width, cull_backfaces=True)
-    f = torch.as_tensor(faces, dtype=torch.long)
-    nn = interpolate(vertex_normals(v[None], f)[0], fr, f)[0].numpy()
-    light = np.array([0.3, 0.3, 1.0], np.float32)
-    light /= np.linalg.norm(light)
-    shade = np.clip((nn * light).sum(-1), 0, 1) * 0.75 + 0.2
-    rgb = np.repeat(shade[..., None], 3, -1) * np.array([0.75, 0.8, 0.9], np.float32)
-    return rgb.astype(np.float32), fr.mask[0].numpy()
+    v = vertices.detach().float()[None]
+    # colour * (0.2 + 0.75 max(n.l, 0)) as albedo * (ambient + (1 - ambient) max(n.l, 0))
+    albedo = torch.tensor([0.75, 0.8, 0.9]) * 0.95
+    ren = MeshRenderer(torch.as_tensor(faces, dtype=torch.int64), cull="back", antialias=False,
+                       shader=LambertShader((0.3, 0.3, 1.0), ambient=0.2 / 0.95))
+    with torch.no_grad():
+        out = ren(v, camera, albedo=albedo.expand_as(v), maps=("normal",))
+    return out.image[0].numpy(), out.alpha[0, ..., 0].numpy() > 0
 
 
 def overlay_image(image: np.ndarray, mesh_rgb: np.ndarray, coverage: np.ndarray, alpha: float = 0.6,

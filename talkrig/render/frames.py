@@ -50,16 +50,23 @@ class FrameSource:
     head_px: float        # head size in output pixels (scale of the flow falloff)
 
 
-def video_crop(bbox: np.ndarray, scale: float = 2.3, lift: float = 0.12) -> np.ndarray:
+def video_crop(bbox: np.ndarray, image_size: tuple[int, int], scale: float = 2.3,
+               lift: float = 0.12) -> np.ndarray:
     """Square crop ``(x0, y0, x1, y1)`` framing a head and shoulders around a face box.
 
     ``scale`` is the crop side over the face box side; ``lift`` moves the centre up by that
-    fraction of the box height, so hair fits above and the chin sits below the middle.
+    fraction of the box height, so hair fits above and the chin sits below the middle. The
+    crop is kept inside the photo (``image_size`` = (H, W)) when it fits: shifted first, then
+    shrunk to the photo's short side, never below the face box itself.
     """
     x0, y0, x1, y1 = (float(c) for c in bbox)
-    side = scale * max(x1 - x0, y1 - y0)
+    h, w = image_size
+    face = max(x1 - x0, y1 - y0)
+    side = max(min(scale * face, h, w), face)
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2 - lift * (y1 - y0)
-    return np.array([cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2], np.float32)
+    bx = float(np.clip(cx - side / 2, 0, max(w - side, 0))) if side <= w else cx - side / 2
+    by = float(np.clip(cy - side / 2, 0, max(h - side, 0))) if side <= h else cy - side / 2
+    return np.array([bx, by, bx + side, by + side], np.float32)
 
 
 def crop_camera(camera: Camera, crop: np.ndarray, size: int) -> Camera:
@@ -91,14 +98,15 @@ def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
 
 
 def points_in_polygon(points: Tensor, polygon: Tensor) -> Tensor:
-    """``(N,)`` bool: which of ``points`` ``(N, 2)`` lie inside the closed ``polygon`` ``(K, 2)``
-    (even-odd ray casting)."""
+    """``(N,)`` bool: which of ``points`` ``(N, 2)`` lie inside the closed ``polygon``
+    (even-odd ray casting). ``polygon`` is ``(K, 2)``, or ``(N, K, 2)`` for one per point."""
     x, y = points[:, 0:1], points[:, 1:2]
-    a, b = polygon, polygon.roll(-1, 0)
-    crosses = (a[:, 1] > y) != (b[:, 1] > y)
-    t = (y - a[:, 1]) / (b[:, 1] - a[:, 1] + 1e-12)
-    x_hit = a[:, 0] + t * (b[:, 0] - a[:, 0])
-    return ((crosses & (x < x_hit)).sum(1) % 2) == 1
+    a, b = polygon, polygon.roll(-1, -2)
+    ay, by_, ax, bx = a[..., 1], b[..., 1], a[..., 0], b[..., 0]
+    crosses = (ay > y) != (by_ > y)
+    t = (y - ay) / (by_ - ay + 1e-12)
+    x_hit = ax + t * (bx - ax)
+    return ((crosses & (x < x_hit)).sum(-1) % 2) == 1
 
 
 def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float) -> Tensor:
@@ -146,7 +154,7 @@ class TalkingHeadRenderer:
     # -- set-up, once per video --------------------------------------------------------------
     def _prepare(self) -> FrameSource:
         m, r, s = self.model, self.recon, self.size
-        crop = video_crop(r.bbox, self.crop_scale)
+        crop = video_crop(r.bbox, r.image.shape[:2], self.crop_scale)
         cam = crop_camera(r.camera, crop, s)
         with torch.no_grad():
             v = m.vertices(r.coeffs)                       # (1, N, 3) camera space
@@ -229,6 +237,10 @@ class TalkingHeadRenderer:
             pc[skin] = pc[skin] * rc[skin]
         mouth = (cls > 0) & (cls < NECK)
         if mouth.any():
+            # Teeth, tongue and cavity show only through the lips' opening; elsewhere (a tongue
+            # poking through a chin of an unusual identity) the warped photo stays.
+            mouth[mouth.clone()] = self._in_lip_opening(pos, frags, mouth)
+        if mouth.any():
             n_c = interpolate_compact(normals, frags, self.faces)[mouth]
             lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
             behind = frags.depth_c[mouth] - lip_depth
@@ -261,6 +273,19 @@ class TalkingHeadRenderer:
         col = pix % size
         row = torch.div(pix, size, rounding_mode="floor") % size
         return torch.stack([col, row], -1).float() + 0.5
+
+    def _in_lip_opening(self, pos: Tensor, frags, sel: Tensor) -> Tensor:
+        """For the selected covered pixels, whether they lie inside their frame's inner-lip
+        polygon (iBUG 60-67 of the posed model, grown by 20% about its centre)."""
+        lm = self.model.landmarks68
+        if lm.shape[0] != 68:
+            return torch.ones(int(sel.sum()), dtype=torch.bool)
+        poly = pos[:, lm[60:68], :2]                        # (T, 8, 2)
+        c = poly.mean(1, keepdim=True)
+        poly = c + 1.2 * (poly - c)
+        b = frags.batch_index[sel]
+        xy = self._centres(frags.pix[sel], self.size)
+        return points_in_polygon(xy, poly[b])
 
     def _lip_depth(self, verts: Tensor) -> Tensor:
         """``(T,)`` mean depth of the lips in each frame (reference for mouth darkening)."""
