@@ -2,8 +2,8 @@
 
     python examples/contact_sheet.py [-o contact_sheet.png] [--yaw 20]
 
-Renders the textured default head with :mod:`talkrig.model.preview` (a small numpy
-rasteriser) in the neutral pose and 8 ARKit expressions, labelled, into one PNG.
+Renders the textured default head with :mod:`talkrig.model.preview` (a numpy front end to
+:mod:`talkrig.render`) in the neutral pose and 8 ARKit expressions, labelled, into one PNG.
 """
 
 from __future__ import annotations

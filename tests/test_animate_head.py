@@ -118,3 +118,14 @@ def test_pose_csv(tmp_path, speech):
         load_pose_csv(bad, 10)
     with pytest.raises(InputError):
         _anim(speech, pose="wobbly")
+
+
+def test_natural_motion_stays_small_on_short_clips():
+    # a 2 s clip is shorter than the drift's time scale; its pose must still stay a few degrees
+    import numpy as np
+
+    from talkrig.animate import animate
+
+    for seed in range(6):
+        a = animate(text="I miss the old house.", emotion="sad", seed=seed)
+        assert np.degrees(np.abs(a.rotation)).max() < 10.0

@@ -60,7 +60,10 @@ def _lowpass_noise(rng: np.random.Generator, n: int, fps: float, cutoff_hz: floa
     sigma = fps / (2 * np.pi * cutoff_hz)
     pad = int(4 * sigma) + 1
     x = gaussian_filter1d(rng.standard_normal(n + 2 * pad), sigma)[pad:pad + n]
-    return x / (x.std() + 1e-9) if n > 1 else x
+    # Scale by the filter's analytic output std, 1 / sqrt(2 sqrt(pi) sigma), not by the sample
+    # std: over a clip shorter than the filter's time scale the sample std is tiny, and dividing
+    # by it blew a slow drift up into a 30-degree head turn.
+    return np.clip(x * np.sqrt(2 * np.sqrt(np.pi) * sigma), -3.0, 3.0)
 
 
 def prominences(phonemes: list, loud_times: np.ndarray, loudness: np.ndarray,

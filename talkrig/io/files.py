@@ -38,3 +38,32 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def save_npz(path: str | Path, arrays: dict, compressed: bool = False) -> None:
+    """Write ``arrays`` (name -> array) as an ``.npz`` through :func:`atomic_path`; no object
+    arrays, so it loads with ``allow_pickle=False``."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        (np.savez_compressed if compressed else np.savez)(fh, **arrays)
+
+
+def load_npz(path: str | Path, what: str, missing_error: type[Exception] = InputError) -> dict:
+    """Every array of an ``.npz`` (pickles refused) as a dict.
+
+    Raises ``missing_error`` "<what> file not found: <path>" when there is no file and
+    :class:`InputError` "cannot read <what> from <path>: <reason>" (one line) when it does not
+    parse.
+    """
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise missing_error(f"{what} file not found: {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"cannot read {what} from {path}: {reason}") from None

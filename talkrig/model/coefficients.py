@@ -154,19 +154,20 @@ class Coefficients:
     @classmethod
     def load(cls, path: str | Path, prefix: str = "") -> "Coefficients":
         """Read a file written by :meth:`save` (or any npz with the same keys after ``prefix``)."""
-        path = Path(path)
-        if not path.is_file():
-            raise InputError(f"coefficients file not found: {path}")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors.numpy import load_file
+        from talkrig.io.files import load_npz
 
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            data = load_npz(path, "coefficients")
+        elif not path.is_file():
+            raise InputError(f"coefficients file not found: {path}")
+        else:
+            from safetensors.numpy import load_file
+
+            try:
                 data = load_file(str(path))
-            else:
-                with np.load(path, allow_pickle=False) as z:
-                    data = {k: z[k] for k in z.files}
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-            raise InputError(f"cannot read coefficients from {path}: {exc}") from None
+            except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+                raise InputError(f"cannot read coefficients from {path}: {exc}") from None
         missing = [f for f in FIELDS if prefix + f not in data]
         if missing:
             raise InputError(f"{path} is not a coefficients file (missing {', '.join(missing)})")

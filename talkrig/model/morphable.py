@@ -176,22 +176,19 @@ class MorphableModel(nn.Module):
     # -- files ----------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write the compact ``.npz`` form that :meth:`load` reads (used for caches)."""
-        from talkrig.io.files import atomic_path
+        from talkrig.io.files import save_npz
 
         arrays = {k: v.cpu().numpy() for k, v in self.state_dict().items()}
         arrays["exp_names"] = np.array(self.exp_names)
         arrays["region_names"] = np.array(self.region_names)
         arrays["info_json"] = np.array(json.dumps(asdict(self.info) | {"has_albedo": self.has_albedo}))
-        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "MorphableModel":
-        path = Path(path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"model file not found: {path}")
-        with np.load(path, allow_pickle=False) as z:
-            a = {k: z[k] for k in z.files}
+        from talkrig.io.files import load_npz
+
+        a = load_npz(path, "model", missing_error=ModelNotFoundError)
         info = json.loads(str(a["info_json"]))
         has_albedo = info.pop("has_albedo")
         regions = {r: a[f"region_{r}"] for r in a["region_names"].tolist()}

@@ -48,15 +48,16 @@ class Correspondence:
         return (vertices[:, tri, :] * w[None, ..., None]).sum(-2)
 
     def save(self, path: Path) -> None:
-        from talkrig.io.files import atomic_path
+        from talkrig.io.files import save_npz
 
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, face_ids=self.face_ids, bary=self.bary, valid=self.valid, version=np.array(VERSION))
+        save_npz(path, {"face_ids": self.face_ids, "bary": self.bary, "valid": self.valid, "version": np.array(VERSION)})
 
     @classmethod
     def load(cls, path: Path) -> "Correspondence":
-        with np.load(path, allow_pickle=False) as z:
-            return cls(z["face_ids"].astype(np.int64), z["bary"].astype(np.float32), z["valid"].astype(bool))
+        from talkrig.io.files import load_npz
+
+        z = load_npz(path, "MediaPipe correspondence")
+        return cls(z["face_ids"].astype(np.int64), z["bary"].astype(np.float32), z["valid"].astype(bool))
 
 
 def model_key(model: MorphableModel) -> str:

@@ -103,22 +103,16 @@ class Reconstruction:
 
     def save(self, path: str | Path) -> None:
         """Write ``.npz`` atomically (compressed; loadable with ``allow_pickle=False``)."""
-        from talkrig.io.files import atomic_path
+        from talkrig.io.files import save_npz
 
-        path = Path(path)
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **self.to_arrays())
+        save_npz(path, self.to_arrays(), compressed=True)
 
     @classmethod
     def load(cls, path: str | Path) -> "Reconstruction":
+        from talkrig.io.files import load_npz
+
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"reconstruction file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                a = {k: z[k] for k in z.files}
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-            raise InputError(f"cannot read reconstruction {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+        a = load_npz(path, "reconstruction")
         if str(a.get("format", "")) != FORMAT:
             raise InputError(f"{path} is not a talkrig reconstruction file")
         coeffs = Coefficients(**{f: torch.from_numpy(np.array(a[f"coeffs_{f}"], np.float32)) for f in FIELDS})

@@ -19,7 +19,8 @@ import torch
 
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.photometric import bilinear, depth_buffer, irradiance, raster_pixels
-from talkrig.render.fragments import gather_vertices
+from talkrig.render.fragments import Fragments
+from talkrig.render.interpolate import interpolate_compact
 from talkrig.render.shading import sh_basis
 
 
@@ -29,7 +30,8 @@ class UVLayout:
 
     Attributes:
         size: texture side ``S``.
-        face_ids: ``(T,)`` triangle of each covered texel (into ``model.faces``).
+        face_ids: ``(T,)`` triangle of each covered texel (into ``model.faces``), in texel
+            order (row-major).
         bary: ``(T, 3)`` barycentrics; rows ``(T,)`` and cols ``(T,)`` texel positions
             (row 0 is the top, i.e. ``v = 1``).
         mirror: ``(T,)`` index (into these T texels) of the texel at the mirrored mesh point,
@@ -42,34 +44,35 @@ class UVLayout:
     rows: np.ndarray
     cols: np.ndarray
     mirror: np.ndarray
+    fragments: Fragments  # the UV-space raster of model.faces (texels = covered pixels)
 
     @classmethod
     def build(cls, model: MorphableModel, size: int = 512) -> "UVLayout":
         uvs = model.uvs.cpu().numpy().astype(np.float64)
         uvf = model.uv_faces.cpu().numpy()
-        keep = np.flatnonzero((uvs[uvf][..., 0] >= 0).all(1) & (uvs[uvf][..., 0] <= 1).all(1)
-                              & (uvs[uvf][..., 1] >= 0).all(1) & (uvs[uvf][..., 1] <= 1).all(1))
         # Some layouts overlap islands (ICT puts the eyeballs over the face in tile 0): draw
         # inner parts (eyes, teeth, mouth) "behind" the skin so the skin wins the z-test.
         tri_inner = inner_triangles(model)
         depth = np.ones(len(uvs))
         depth[np.unique(uvf[tri_inner])] = 2.0
         depth[np.unique(uvf[~tri_inner])] = 1.0
+        # triangles with a corner outside the [0, 1] tile (other UDIM tiles) fall behind the
+        # camera and are not drawn
+        depth[~((uvs >= 0) & (uvs <= 1)).all(1)] = -1.0
         pos = np.stack([uvs[:, 0] * size, (1 - uvs[:, 1]) * size, depth], 1)
-        fr = raster_pixels(pos, uvf[keep], size, size)
+        fr = raster_pixels(pos, uvf, size, size)  # uv_faces are row-aligned with model.faces
+        fr.bary_c = fr.bary_c.float().double()  # the stored (float32) weights are the ones used
         rows, cols = np.divmod(fr.pix.numpy(), size)
-        face_ids = keep[fr.tri.numpy()]
+        face_ids = fr.tri.numpy()
         b = fr.bary_c.float().numpy()
         mirror = _mirror_texels(model, face_ids, b, rows, cols, size)
-        return cls(size, face_ids.astype(np.int64), b.astype(np.float32), rows.astype(np.int32),
-                   cols.astype(np.int32), mirror)
+        return cls(size, face_ids.astype(np.int64), b, rows.astype(np.int32), cols.astype(np.int32),
+                   mirror, fr)
 
     def points(self, vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
         """``(T, C)`` float64 per-texel interpolation of per-vertex ``vertices (N, C)``."""
-        corners = gather_vertices(torch.from_numpy(np.asarray(vertices, np.float64)),
-                                  torch.from_numpy(np.asarray(faces, np.int64)),
-                                  torch.from_numpy(self.face_ids), None)  # (T, 3, C)
-        return (torch.from_numpy(self.bary.astype(np.float64))[..., None] * corners).sum(1).numpy()
+        return interpolate_compact(torch.from_numpy(np.asarray(vertices, np.float64)), self.fragments,
+                                   torch.from_numpy(np.asarray(faces, np.int64))).numpy()
 
 
 def _mirror_texels(model, face_ids, bary, rows, cols, size) -> np.ndarray:
