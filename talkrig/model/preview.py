@@ -55,13 +55,14 @@ class LambertShader:
         return albedo_px * (self.ambient + (1 - self.ambient) * cos)[:, None]
 
 
-def _t(a, dtype=torch.float64) -> torch.Tensor:
+def _t(a, dtype=torch.float32) -> torch.Tensor:
+    """numpy -> torch; renders run in float32, the numpy helpers keep float64."""
     return torch.as_tensor(np.asarray(a), dtype=dtype)
 
 
 def project(vertices: np.ndarray, focal: float, width: int, height: int) -> np.ndarray:
     """Pinhole projection of camera-space ``(N, 3)`` points to ``(N, 3)`` (u, v, depth)."""
-    return Camera(focal, width, height).project(_t(vertices)[None])[0].numpy()
+    return Camera(focal, width, height).project(_t(vertices, torch.float64)[None])[0].numpy()
 
 
 def _raster(fr: Fragments, screen: np.ndarray, camera: Camera, cull: bool) -> Raster:
@@ -82,7 +83,7 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, focal: float, width: int,
     cam = Camera(focal, width, height)
     screen = project(vertices, focal, width, height)
     with torch.no_grad():
-        fr = render_raster(_t(screen)[None], _t(faces, torch.int64), (height, width),
+        fr = render_raster(_t(screen, torch.float64)[None], _t(faces, torch.int64), (height, width),
                            cull="back" if cull_backfaces else "none")
     return _raster(fr, screen, cam, cull_backfaces)
 
@@ -91,7 +92,7 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """``(N, 3)`` area-weighted unit normals (:func:`talkrig.render.normals.vertex_normals`)."""
     from talkrig.render.normals import vertex_normals as normals
 
-    return normals(_t(vertices)[None], _t(faces, torch.int64))[0].numpy()
+    return normals(_t(vertices, torch.float64)[None], _t(faces, torch.int64))[0].numpy()
 
 
 def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
@@ -101,7 +102,7 @@ def sample_texture(texture: np.ndarray, uv: np.ndarray) -> np.ndarray:
 
     tex = np.asarray(texture, np.float64)
     uv = np.asarray(uv, np.float64)
-    out = sample(_t(tex).permute(2, 0, 1), _t(uv.reshape(1, -1, 2)))[0]
+    out = sample(_t(tex, torch.float64).permute(2, 0, 1), _t(uv.reshape(1, -1, 2), torch.float64))[0]
     return out.numpy().reshape(*uv.shape[:-1], tex.shape[-1])
 
 
@@ -122,7 +123,7 @@ def _render(vertices, faces, camera: Camera, cull: bool, *, colors=None, texture
     with torch.no_grad():
         out = ren(v, camera, albedo=None if textured else albedo, tex=tex, maps=("normal",))
     img = (out.image[0].clamp(0, 1).numpy() * 255 + 0.5).astype(np.uint8)
-    return img, _raster(out.fragments, camera.project(v)[0].numpy(), camera, cull)
+    return img, _raster(out.fragments, camera.project(v.double())[0].numpy(), camera, cull)
 
 
 def shade(raster: Raster, vertices: np.ndarray, faces: np.ndarray, **shade_kw) -> np.ndarray:
@@ -142,8 +143,8 @@ def look_at_face(vertices: np.ndarray, distance: float, yaw_deg: float = 0.0,
     convention) and push them ``distance`` down -z, ready for :func:`rasterize`."""
     from talkrig.model.geometry import transform
 
-    angles = _t([[np.radians(pitch_deg), np.radians(yaw_deg), 0.0]])
-    return transform(_t(vertices)[None], angles, _t([[0.0, 0.0, -distance]]))[0].numpy()
+    angles = _t([[np.radians(pitch_deg), np.radians(yaw_deg), 0.0]], torch.float64)
+    return transform(_t(vertices, torch.float64)[None], angles, _t([[0.0, 0.0, -distance]], torch.float64))[0].numpy()
 
 
 def render_mesh(vertices, faces, *, size=(512, 512), focal=None, distance=60.0, yaw_deg=0.0,

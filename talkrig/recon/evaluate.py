@@ -8,10 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from talkrig.model.export import read_pts as parse_pts
-from talkrig.recon.api import model_context, model_landmarks68, model_source, posed_geometry
-from talkrig.recon.photometric import psnr, render_textured, render_vertex_colours, shade_vertices
+from talkrig.recon.api import model_context, model_landmarks68, model_source
+from talkrig.recon.photometric import psnr
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.texture import inner_triangles
 
@@ -37,24 +38,32 @@ def nme(pred: np.ndarray, gt: np.ndarray) -> float:
 
 
 def rerender(rec: Reconstruction, textured: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Re-render the fitted face over the full image.
+    """Re-render the fitted face over the full image with :class:`~talkrig.render.renderer.MeshRenderer`
+    (back faces culled, no anti-aliasing, black background).
 
-    ``textured=False``: per-vertex albedo under the fitted SH light (the model's own
-    appearance); ``True``: the extracted UV texture as it is.
+    ``textured=False``: per-vertex albedo under the fitted SH light (Gouraud, the model's own
+    appearance); ``True``: the extracted UV texture as it is (UV tile [0, 1], no inner parts).
     Returns ``(rgb float32 (H, W, 3), coverage (H, W) bool)``.
     """
+    from talkrig.render.renderer import MeshRenderer
+
     ctx = model_context(model_source(rec))
     m = ctx.model
-    _, n, pix = posed_geometry(m, rec.coeffs, rec.camera)
-    h, w = rec.image.shape[:2]
-    if textured:
-        uvs = m.uvs.cpu().numpy()
-        uvf = m.uv_faces.cpu().numpy()
-        inside = ((uvs[uvf] >= 0) & (uvs[uvf] <= 1)).all((1, 2))
-        keep = np.flatnonzero(inside & ~inner_triangles(m))
-        return render_textured(pix, ctx.faces[keep], uvs, uvf[keep], rec.texture, h, w)
-    col = shade_vertices(rec.vertex_colors, n, rec.coeffs.lighting[0].numpy())
-    return render_vertex_colours(pix, ctx.render_faces, col, h, w)
+    with torch.no_grad():
+        v = m.vertices(rec.coeffs)
+        if textured:
+            uvs = m.uvs.cpu().numpy()
+            uvf = m.uv_faces.cpu().numpy()
+            inside = ((uvs[uvf] >= 0) & (uvs[uvf] <= 1)).all((1, 2))
+            keep = np.flatnonzero(inside & ~inner_triangles(m))
+            ren = MeshRenderer(torch.from_numpy(ctx.faces[keep]), uvs=m.uvs.float(), uv_faces=torch.from_numpy(uvf[keep]),
+                               cull="back", antialias=False)
+            tex = torch.from_numpy(rec.texture).permute(2, 0, 1)[None].float() / 255.0
+            out = ren(v, rec.camera, tex=tex)
+        else:
+            ren = MeshRenderer(torch.from_numpy(ctx.render_faces), cull="back", antialias=False)
+            out = ren(v, rec.camera, albedo=torch.from_numpy(rec.vertex_colors)[None], lighting=rec.coeffs.lighting)
+    return out.image[0].numpy(), out.alpha[0, ..., 0].numpy() > 0
 
 
 def rerender_psnr(rec: Reconstruction, textured: bool = False) -> float:

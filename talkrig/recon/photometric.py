@@ -22,7 +22,6 @@ import torch
 
 from talkrig.model.morphable import MorphableModel
 from talkrig.render.fragments import Fragments
-from talkrig.render.interpolate import interpolate, interpolate_compact
 from talkrig.render.interpolate import texture as sample_texture
 from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_basis
@@ -271,12 +270,6 @@ def _solve_albedo_coeffs(model: MorphableModel, target: np.ndarray, idx: np.ndar
     return (z * std).astype(np.float32)
 
 
-def shade_vertices(albedo: np.ndarray, normals: np.ndarray, gamma: np.ndarray) -> np.ndarray:
-    """Lit per-vertex colours ``(N, 3)``."""
-    basis = sh_basis(torch.as_tensor(normals, dtype=torch.float32)).numpy()
-    return albedo * irradiance(basis, gamma)
-
-
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     """PSNR (dB) between two uint8/float images over a boolean mask (peak 1.0)."""
     a = a.astype(np.float32) / (255.0 if a.dtype == np.uint8 else 1.0)
@@ -286,31 +279,3 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
         return float("nan")
     mse = float(((a[m] - b[m]) ** 2).mean())
     return float(10 * np.log10(1.0 / max(mse, 1e-12)))
-
-
-def render_vertex_colours(pix: np.ndarray, faces: np.ndarray, colours: np.ndarray, height: int, width: int):
-    """Render per-vertex colours (no further shading) over the full image.
-
-    Returns:
-        ``(rgb (H, W, 3) float32, coverage (H, W) bool)``.
-    """
-    fr = raster_pixels(pix, faces, height, width, cull_backfaces=True)
-    rgb = interpolate(torch.from_numpy(colours.astype(np.float32)), fr, torch.from_numpy(np.asarray(faces, np.int64)))
-    return rgb[0].numpy(), fr.mask[0].numpy()
-
-
-def render_textured(pix: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray,
-                    texture: np.ndarray, height: int, width: int):
-    """Render a UV-textured mesh (texture colours as they are, no shading) over the full image.
-
-    Args:
-        texture: ``(S, S, 3)`` uint8, row 0 at ``v = 1``.
-    Returns:
-        ``(rgb (H, W, 3) float32, coverage (H, W) bool)``.
-    """
-    fr = raster_pixels(pix, faces, height, width, cull_backfaces=True)
-    uv = interpolate_compact(torch.from_numpy(np.asarray(uvs, np.float64)), fr,
-                             torch.from_numpy(np.asarray(uv_faces, np.int64)))
-    tex = torch.from_numpy(np.asarray(texture, np.float32) / 255.0).permute(2, 0, 1)
-    colour = sample_texture(tex, uv[None].float())[0]
-    return fr.scatter(colour)[0].numpy(), fr.mask[0].numpy()

@@ -22,6 +22,7 @@ from torch import Tensor
 
 from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
+from talkrig.recon.reconstruction import crop_camera
 from talkrig.render.camera import Camera
 from talkrig.render.composite import border_fade, distance_falloff, pixel_grid, push_pull_fill, warp
 from talkrig.render.fragments import Fragments
@@ -41,6 +42,7 @@ class FrameSource:
     """Everything fixed over a video: the cropped photo and the source mesh seen in it."""
 
     image: Tensor         # (1, 3, S, S) float in [0, 1], the square crop at output size
+    crop: np.ndarray      # (4,) the crop x0, y0, x1, y1 in photo pixels (see video_crop)
     camera: Camera        # camera of the crop at output size
     src_pix: Tensor       # (N, 2) source pixel of every vertex in the crop
     src_visible: Tensor   # (N,) float 1 where the vertex was visible in the photo
@@ -67,15 +69,6 @@ def video_crop(bbox: np.ndarray, image_size: tuple[int, int], scale: float = 2.3
     bx = float(np.clip(cx - side / 2, 0, max(w - side, 0))) if side <= w else cx - side / 2
     by = float(np.clip(cy - side / 2, 0, max(h - side, 0))) if side <= h else cy - side / 2
     return np.array([bx, by, bx + side, by + side], np.float32)
-
-
-def crop_camera(camera: Camera, crop: np.ndarray, size: int) -> Camera:
-    """Camera of the square ``crop`` (x0, y0, x1, y1 in photo pixels) resampled to ``size``."""
-    x0, y0, x1, _ = (float(c) for c in crop)
-    s = size / (x1 - x0)
-    cx, cy = camera.principal
-    f = torch.as_tensor(camera.focal, dtype=torch.float32).reshape(-1)[0] * s
-    return Camera(float(f), size, size, (cx - x0) * s, (cy - y0) * s)
 
 
 def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
@@ -181,7 +174,7 @@ class TalkingHeadRenderer:
             neck = m.region("neck")[self.faces].all(1) & ~head[self.faces].any(1)
             cls[neck & (cls == 0)] = NECK
         head_px = float((r.bbox[2] - r.bbox[0]) * s / (crop[2] - crop[0]))
-        return FrameSource(image=crop_image(r.image, crop, s), camera=cam, src_pix=pos[0, :, :2],
+        return FrameSource(image=crop_image(r.image, crop, s), crop=crop, camera=cam, src_pix=pos[0, :, :2],
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
                            tri_class=cls, fade=border_fade(s, s), head_px=head_px)
 

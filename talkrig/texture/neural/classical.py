@@ -58,7 +58,7 @@ def classical_clip(frames: np.ndarray, fps: float, size: int, batch: int = 8,
     refiner is trained on a tighter face crop)."""
     from talkrig.api import _model_for, neutral_base
     from talkrig.recon.api import reconstruct
-    from talkrig.render.frames import TalkingHeadRenderer, crop_image, video_crop
+    from talkrig.render.frames import TalkingHeadRenderer, crop_image
 
     track = _track(frames, fps)
     recon = reconstruct(frames[0])
@@ -67,7 +67,7 @@ def classical_clip(frames: np.ndarray, fps: float, size: int, batch: int = 8,
     renderer = TalkingHeadRenderer(model, recon, size=size, crop_scale=crop_scale)
     render = torch.cat([renderer.render(coeffs[i:i + batch]) for i in range(0, coeffs.frames, batch)])
     render = render.permute(0, 3, 1, 2).float() / 255.0
-    crop = video_crop(recon.bbox, renderer.crop_scale)
+    crop = renderer.source.crop
     target = torch.cat([crop_image(f, crop, size) for f in frames]).clamp(0, 1)
     lm = (track.landmarks[:, :, :2] - crop[None, None, :2]) * (size / float(crop[2] - crop[0]))
     masks = [frame_masks(l, size) for l in lm]
