@@ -41,17 +41,16 @@ def main() -> None:
     from talkrig.io.video import read_video
 
     args.out.mkdir(parents=True, exist_ok=True)
-    audio_dir, photo_dir = args.shared / "dev" / "audio", args.shared / "dev" / "portraits"
+    photo_dir = args.shared / "dev" / "portraits"
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from benchmarks.lipsync import real_clips  # the dev audio with their transcripts
+
     anims = {}
-    for f in sorted(audio_dir.iterdir()):
-        if f.suffix == ".txt":
-            continue
-        txt = f.with_suffix(".txt")
-        transcript = txt.read_text().strip() if txt.is_file() else None
-        if transcript is None and f.name.startswith("ravdess_"):
-            transcript = "Kids are talking by the door"
+    for name, f, transcript in real_clips(args.shared):
         emotion = next((e for e in ("angry", "happy") if f"_{e}_" in f.name), "neutral")
-        anims[f.stem] = talkrig.animate(audio=f, transcript=transcript, emotion=emotion, seed=0)
+        anims[name] = talkrig.animate(audio=f, transcript=transcript, emotion=emotion, seed=0)
     for emo, line in EMOTION_LINES.items():
         anims[f"tts_{emo}"] = talkrig.animate(text=line, emotion=emo, seed=0)
     photos = [p for p in sorted(photo_dir.iterdir()) if p.suffix.lower() in (".jpg", ".png")]

@@ -12,15 +12,11 @@ from talkrig.errors import InputError
 
 def _check_output(path: Path, suffixes: tuple[str, ...]) -> None:
     """Fail before any work when the output cannot be written."""
-    import os
+    from talkrig.io.files import check_writable
 
     if path.suffix.lower() not in suffixes:
         raise InputError(f"output must end in {' or '.join(suffixes)}, got {path.name}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"output folder is not writable: {parent}")
+    check_writable(path)
 
 
 def render(

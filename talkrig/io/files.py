@@ -11,6 +11,17 @@ from pathlib import Path
 from talkrig.errors import InputError
 
 
+def check_writable(path: str | Path) -> Path:
+    """Raise :class:`InputError` unless ``path``'s folder exists and is writable; return it.
+    Lets long jobs fail before doing any work."""
+    parent = Path(path).parent if str(Path(path).parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"output folder does not exist: {parent}")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"output folder is not writable: {parent}")
+    return parent
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
@@ -19,11 +30,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     exception it is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"output folder is not writable: {parent}")
+    parent = check_writable(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
