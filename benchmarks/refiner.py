@@ -183,9 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     for k in base:
         print(f"  {k:<12} {base[k]:>10.3f} {new[k]:>10.3f} {new[k] - base[k]:>+8.3f}")
     print(f"\n  inference at 256 px, cpu, {args.threads} threads (frames/s):")
-    print(f"  {'batch':<6} {'non-fused modconv (baseline)':>29} {'fused (grouped) modconv':>24}")
+    print(f"  {'batch':<6} {'non-fused modconv (baseline)':>29} {'talkrig (fused / shared kernel)':>32}")
     for b in (1, 8):
-        print(f"  {b:<6} {fps[(b, True)]:>29.1f} {fps[(b, False)]:>24.1f}")
+        print(f"  {b:<6} {fps[(b, True)]:>29.1f} {fps[(b, False)]:>32.1f}")
     print(f"  grid of held-out frames (classical / refined / real): {args.out / 'heldout_grid.png'}")
     return 0
 

@@ -135,7 +135,8 @@ class Refiner:
 def refine_stream(refiner: Refiner, conds: Iterable[dict[str, Tensor | np.ndarray]],
                   source: Tensor | np.ndarray | None = None, batch: int = 8) -> Iterator[np.ndarray]:
     """Refine a video: per-frame conditioning dicts (maps ``(H, W, C)`` uint8 or ``(C, H, W)``
-    float) in, refined ``(H, W, 3)`` uint8 frames out, ``batch`` frames at a time.
+    float; uint8 maps are divided by 255, so uint8 masks must be 0/255) in, refined
+    ``(H, W, 3)`` uint8 frames out, ``batch`` frames at a time.
     Resets the refiner's noise and temporal state first (one video = one noise draw)."""
     refiner.reset()
     if source is not None:
