@@ -73,12 +73,14 @@ def lipsync_self_checks(anim, model: MorphableModel) -> dict[str, float]:
     frames with closed lips inside pauses >= 150 ms, share of p/b/m with a closed frame, and
     Pearson r of jaw opening against loudness. ``talkrig eval`` measures the same on pixels."""
     from talkrig.animate import metrics
-    from talkrig.animate.loudness import runs, voice_activity
+    from talkrig.animate.phonemes import SIL
+    from talkrig.animate.pipeline import audio_pauses
 
-    times, active = voice_activity(anim.audio, anim.sample_rate)
-    hop = float(times[1] - times[0]) if len(times) > 1 else 0.01
-    pauses = [(float(times[a]), float(times[b - 1])) for a, b, v in runs(active)
-              if not v and (b - a) * hop >= 0.15]
+    # pauses as the speech timeline has them (TTS events or alignment); a stop consonant's
+    # silent closure is not a pause
+    pauses = [(a, b) for a, b, p in anim.phonemes if p == SIL and b - a >= 0.15]
+    if not anim.phonemes:
+        pauses = audio_pauses(anim.audio)
     closed = metrics.mouth_closed(anim.expression, model)
     pause, _ = metrics.pause_closure(closed, pauses, anim.fps)
     pbm, _ = metrics.bilabial_closure(closed, anim.phonemes, anim.fps)
