@@ -58,7 +58,12 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, lightin
         ``(P, 3)`` float colours in [0, 1].
     """
     albedo = ALBEDO.to(normals.device)[cls]
-    light = sh_irradiance(normals[None], lighting[None])[0].clamp(0.15, 1.5)
+    # The photo's light colour comes from its SH evaluated facing the camera; the surfaces in
+    # the mouth face every way, where a second-order SH fit extrapolates to odd hues, so their
+    # own orientation only modulates brightness (a grey Lambert term).
+    front = torch.tensor([[[0.0, 0.0, 1.0]]], device=normals.device, dtype=normals.dtype)
+    colour = sh_irradiance(front, lighting[None])[0, 0].clamp(0.2, 1.5)
+    light = colour[None] * (0.55 + 0.45 * normals[:, 2:3].clamp(min=0))
     # teeth keep most light (they sit right behind the lips); the cavity fades fastest. The
     # floor keeps the deepest parts a dark red instead of a black hole.
     fall = FALL.to(normals.device)[cls]
