@@ -232,7 +232,7 @@ def evaluate(generated: str | Path, reference: str | Path | None = None,
         cpbd_every: CPBD on every n-th frame (it costs ~10 ms a frame at 512x512).
         landmarker: optional VIDEO-mode landmarker to reuse (a new one per video otherwise).
     """
-    from talkrig.eval.track import detect_photo, track_frames
+    from talkrig.eval.track import track_frames
     from talkrig.io.video import read_video
 
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from talkrig.errors import InputError, ModelNotFoundError
+from talkrig.errors import InputError
 
 
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
@@ -209,24 +209,11 @@ class FIDInception(nn.Module):
 
 def load_fid_inception(path: str | Path) -> FIDInception:
     """Build :class:`FIDInception` and load ``pt_inception-2015-12-05-*.pth`` weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelNotFoundError(f"Inception weights not found: {path}")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"cannot read Inception weights {path}: {type(exc).__name__}") from None
-    net = FIDInception()
+    from talkrig.io.weights import load_into, read_state_dict
+
+    state = read_state_dict(path, "Inception weights")
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "AuxLogits."))}
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError:  # shape mismatches
-        raise InputError(f"{path} does not match the FID Inception network (shapes differ)") from None
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise InputError(f"{path} does not match the FID Inception network "
-                         f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
-    return net.eval()
+    return load_into(FIDInception(), state, path, "FID Inception")
 
 
 @torch.no_grad()

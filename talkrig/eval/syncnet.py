@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from talkrig.errors import InputError, ModelNotFoundError
+from talkrig.errors import InputError
 
 FPS = 25
 SR = 16000
@@ -96,25 +96,11 @@ class SyncNet(nn.Module):
 
 def load_syncnet(path: str | Path) -> SyncNet:
     """Load ``syncnet_v2.model`` (a torch state dict; a ``__S__.`` key prefix is accepted)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelNotFoundError(f"SyncNet weights not found: {path}")
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise InputError(f"cannot read SyncNet weights {path}: {type(exc).__name__}") from None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} is not a SyncNet state dict")
+    from talkrig.io.weights import load_into, read_state_dict
+
+    state = read_state_dict(path, "SyncNet weights")
     state = {k.removeprefix("__S__."): v for k, v in state.items()}
-    net = SyncNet()
-    try:
-        missing, unexpected = net.load_state_dict(state, strict=False)
-    except RuntimeError:  # shape mismatches
-        raise InputError(f"{path} does not match SyncNet (tensor shapes differ)") from None
-    if missing or unexpected:
-        raise InputError(f"{path} does not match SyncNet ({len(missing)} missing, "
-                         f"{len(unexpected)} unexpected tensors)")
-    return net.eval()
+    return load_into(SyncNet(), state, path, "SyncNet", ignore_missing=())
 
 
 # ------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from talkrig.errors import InputError, ModelNotFoundError
+from talkrig.errors import InputError
 from talkrig.model.coefficients import Coefficients
 from talkrig.render.camera import Camera
 
@@ -109,24 +109,12 @@ class ReconNet(nn.Module):
 def load_reconnet(path: str | Path) -> ReconNet:
     """Load R-Net weights from a Deep3DFaceRecon checkpoint (``{"net_recon": state_dict}``) or a
     bare state dict."""
-    path = Path(path)
-    if not path.is_file():
-        raise ModelNotFoundError(f"Deep3DFaceRecon checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise InputError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    state = ckpt.get("net_recon", ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict):
-        raise InputError(f"{path} does not hold an R-Net state dict")
+    from talkrig.io.weights import load_into, read_state_dict
+
+    state = read_state_dict(path, "Deep3DFaceRecon checkpoint", key="net_recon")
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    net = ReconNet()
-    missing, unexpected = net.load_state_dict(state, strict=False)
-    unexpected = [k for k in unexpected if not k.startswith("backbone.fc.")]
-    if missing or unexpected:
-        raise InputError(f"{path}: not a Deep3DFaceRecon R-Net checkpoint "
-                         f"({len(missing)} missing keys, e.g. {missing[:2]}; {len(unexpected)} unexpected)")
-    return net.eval()
+    return load_into(ReconNet(), state, path, "Deep3DFaceRecon R-Net", ignore_missing=(),
+                     ignore_unexpected=("backbone.fc.",))
 
 
 # -- alignment -----------------------------------------------------------------------------
