@@ -28,7 +28,6 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 ICT = Path(__file__).resolve().parents[2] / "shared" / "models" / "ICT-FaceKit-FaceXModel.tar.xz"
