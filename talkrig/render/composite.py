@@ -1,9 +1,11 @@
-"""Compositing a rendered face back into its photo through one dense backward warp.
+"""Primitives for compositing a moving face into its photo through one dense backward warp.
 
 The mesh tells, for every output pixel it covers, where that surface point was in the source
-photo. That sparse flow is extended over the whole frame (push-pull hole filling), faded to zero
-at the frame border, and the photo is warped once: face, hair, neck and background move
-together, so there is no seam between a "face layer" and a "background layer".
+photo. That sparse flow is extended over the whole frame (:func:`push_pull_fill`), decays away
+from the head (:func:`distance_falloff`) and to zero at the frame border (:func:`border_fade`),
+and the photo is warped once (:func:`warp`): face, hair, neck and background move together,
+so there is no seam between a "face layer" and a "background layer". The assembly is in
+:mod:`talkrig.render.frames`.
 """
 
 from __future__ import annotations
@@ -70,43 +72,6 @@ def distance_falloff(covered: Tensor, sigma: float) -> Tensor:
         d = distance_transform_edt(covered[i, 0].cpu().numpy() <= 0.5)
         out[i, 0] = torch.from_numpy(d).to(covered)
     return torch.exp(-(out / sigma) ** 2)
-
-
-def dense_flow(src_xy: Tensor, covered: Tensor, fade: Tensor | None = None,
-               work_size: int = 128, falloff: float | None = None) -> Tensor:
-    """Backward flow over the whole frame from the flow known on covered pixels.
-
-    Args:
-        src_xy: ``(B, 2, H, W)`` source-photo pixel position of each covered output pixel.
-        covered: ``(B, 1, H, W)`` float, 1 where ``src_xy`` is known (the face).
-        fade: optional ``(1, 1, H, W)`` border weight (see :func:`border_fade`).
-        work_size: the fill runs at this resolution (the extension is smooth anyway).
-        falloff: if given, the extension also decays with distance from the covered area,
-            as ``exp(-(d / falloff)^2)`` with ``d`` and ``falloff`` in output pixels, so that a
-            turning head drags the neck and shoulders less the further they are.
-    Returns:
-        ``(B, 2, H, W)`` offsets ``src - dst`` in pixels: exact on covered pixels, smoothly
-        extended elsewhere and faded to zero at the border.
-    """
-    b, _, h, w = src_xy.shape
-    grid = pixel_grid(h, w, src_xy.device)[None]
-    flow = (src_xy - grid) * covered
-    s = work_size / max(h, w)
-    if s < 1:
-        small_f = F.interpolate(flow, scale_factor=s, mode="area")
-        small_m = F.interpolate(covered, scale_factor=s, mode="area")
-        small_c = (small_m > 0.5).float()
-        small = push_pull_fill(small_f / small_m.clamp(min=1e-6), small_c)
-        if falloff is not None:
-            small = small * distance_falloff(small_c, falloff * s)
-        ext = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-    else:
-        ext = push_pull_fill(flow, covered)
-        if falloff is not None:
-            ext = ext * distance_falloff(covered, falloff)
-    if fade is not None:
-        ext = ext * fade
-    return covered * flow + (1 - covered) * ext
 
 
 def warp(image: Tensor, flow: Tensor) -> Tensor:

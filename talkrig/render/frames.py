@@ -33,7 +33,7 @@ from talkrig.texture.mouth import mouth_shade, triangle_classes
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
 # the head): their pixels take the smooth extension of the head's flow, which decays with
-# distance from the head (see composite.dense_flow's falloff).
+# distance from the head (see composite.distance_falloff).
 NECK = 5
 
 
@@ -216,7 +216,7 @@ class TalkingHeadRenderer:
         flow.view(-1, 2).index_copy_(0, frags.pix[ok], src_xy - self._centres(frags.pix[ok], s))
         out = warp(src.image.expand(t, -1, -1, -1), flow.permute(0, 3, 1, 2))  # (T, 3, S, S)
 
-        # colour of each covered pixel: photo (already in `out`), texture, or mouth shading
+        # colour of each covered pixel: the warped photo (in `out`), re-lit, or mouth shading
         normals = self.model.normals(verts)
         colour = out.permute(0, 2, 3, 1).contiguous().view(-1, 3)
         px = frags.pix

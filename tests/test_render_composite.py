@@ -1,0 +1,35 @@
+"""The warp primitives behind talking-head frames."""
+
+import torch
+
+from talkrig.render.composite import border_fade, distance_falloff, push_pull_fill, warp
+
+
+def test_push_pull_keeps_known_values_and_fills_holes_between_them():
+    v = torch.zeros(1, 1, 32, 32)
+    m = torch.zeros(1, 1, 32, 32)
+    v[..., :, :8], m[..., :, :8] = 1.0, 1.0      # left band = 1
+    v[..., :, 24:], m[..., :, 24:] = 3.0, 1.0    # right band = 3
+    out = push_pull_fill(v, m)
+    assert torch.allclose(out[..., :, :8], v[..., :, :8]) and torch.allclose(out[..., :, 24:], v[..., :, 24:])
+    mid = out[0, 0, 16, 8:24]
+    assert (mid >= 1 - 1e-5).all() and (mid <= 3 + 1e-5).all()
+    assert mid[-1] > mid[0]  # rises from the 1-side to the 3-side
+
+
+def test_warp_identity_and_shift():
+    img = torch.rand(1, 3, 20, 30)
+    assert torch.allclose(warp(img, torch.zeros(1, 2, 20, 30)), img, atol=1e-6)
+    flow = torch.zeros(1, 2, 20, 30)
+    flow[:, 0] = 2.0  # out(p) = img(p + 2 px in x)
+    assert torch.allclose(warp(img, flow)[..., :, :-2], img[..., :, 2:], atol=1e-5)
+
+
+def test_border_fade_and_distance_falloff():
+    f = border_fade(64, 64)
+    assert f[0, 0, 0, 0] < 0.05 and f[0, 0, 32, 32] == 1.0
+    c = torch.zeros(1, 1, 40, 40)
+    c[..., 18:22, 18:22] = 1.0
+    d = distance_falloff(c, sigma=5.0)
+    assert d[0, 0, 20, 20] == 1.0
+    assert d[0, 0, 20, 30] < d[0, 0, 20, 25] < 1.0  # decays with distance
