@@ -371,8 +371,10 @@ def print_report(rep: EvalReport, console=None, title: str | None = None) -> Non
         table.add_row(*row)
         last = group
     console.print(table)
+    from rich.markup import escape  # notes name pip extras like talkrig[identity]
+
     for n in rep.notes:
-        console.print(f"[dim]note: {n}[/dim]")
+        console.print(f"[dim]note: {escape(n)}[/dim]")
     console.print(f"[dim]{rep.seconds:.1f} s[/dim]")
 
 
