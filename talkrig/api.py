@@ -89,9 +89,12 @@ def lipsync_self_checks(anim, model: MorphableModel) -> dict[str, float]:
 
 
 def render_frames(recon, anim, model: MorphableModel | str | None = None, size: int = 512,
-                  batch: int = 8, relight: bool = True, debug: bool = False) -> Iterator[np.ndarray]:
+                  batch: int = 8, relight: bool = True, debug: bool = False,
+                  refiner: str | Path | None = None) -> Iterator[np.ndarray]:
     """Yield the ``(size, size, 3)`` uint8 frames of ``anim`` applied to ``recon``
-    (``(size, 2 * size, 3)`` with ``debug``: frame and mesh overlay side by side)."""
+    (``(size, 2 * size, 3)`` with ``debug``: frame and mesh overlay side by side).
+    ``refiner``: a neural-refiner checkpoint (``talkrig train-renderer``) that refines each
+    frame from the classical render, its skin and mouth masks and the source photo."""
     from talkrig.render.frames import TalkingHeadRenderer
 
     if size not in SIZES:
@@ -99,13 +102,40 @@ def render_frames(recon, anim, model: MorphableModel | str | None = None, size: 
     m = _model_for(recon, model)
     coeffs = anim.to_coefficients(m, neutral_base(recon))
     renderer = TalkingHeadRenderer(m, recon, size=size, relight=relight, debug=debug)
-    yield from renderer.iter_frames(coeffs, batch=batch)
+    if refiner is None:
+        yield from renderer.iter_frames(coeffs, batch=batch)
+        return
+    if debug:
+        raise InputError("--debug and --refiner cannot be combined")
+    yield from _refined_frames(renderer, coeffs, refiner, batch)
+
+
+def _refined_frames(renderer, coeffs, checkpoint: str | Path, batch: int) -> Iterator[np.ndarray]:
+    """Classical frames refined by the neural renderer, ``batch`` at a time."""
+    from talkrig.texture.neural.refiner import load_refiner
+
+    ref = load_refiner(checkpoint)
+    ref.reset()
+    ref.set_source(renderer.source.image)
+    source = renderer.source.image
+    for i in range(0, coeffs.frames, batch):
+        frames, face, mouth = renderer.render_with_masks(coeffs[i:i + batch])
+        b = frames.shape[0]
+        maps = {"render": frames.permute(0, 3, 1, 2).float() / 255,
+                "mask_face": face[:, None].float(), "mask_mouth": mouth[:, None].float(),
+                "warped": source.expand(b, -1, -1, -1)}
+        missing = [k for k in ref.condition_names if k not in maps]
+        if missing:
+            raise InputError(f"refiner checkpoint needs maps talkrig render does not make: {', '.join(missing)}")
+        out = ref.refine({k: maps[k] for k in ref.condition_names})
+        yield from (out.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def render_video(recon, anim, path: str | Path, model: MorphableModel | str | None = None,
                  size: int = 512, frames_dir: str | Path | None = None,
                  progress: Callable[[int, int], None] | None = None, crf: int = 20,
-                 preset: str = "veryfast", debug: bool = False) -> VideoReport:
+                 preset: str = "veryfast", debug: bool = False,
+                 refiner: str | Path | None = None) -> VideoReport:
     """Render ``anim`` on ``recon`` into an H.264 + AAC mp4 at ``path`` (written atomically).
 
     Frames are streamed to the encoder, so memory does not grow with the length. ``progress``
@@ -123,7 +153,8 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
         frames_dir.mkdir(parents=True, exist_ok=True)
     with VideoWriter(path, anim.fps, (size * (2 if debug else 1), size), audio=anim.audio, sample_rate=anim.sample_rate,
                      crf=crf, preset=preset) as writer:
-        for i, frame in enumerate(render_frames(recon, anim, model, size, debug=debug)):
+        for i, frame in enumerate(render_frames(recon, anim, model, size, debug=debug,
+                                                refiner=refiner)):
             writer.write(frame)
             if frames_dir is not None:
                 from PIL import Image

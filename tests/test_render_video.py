@@ -128,3 +128,23 @@ def test_edit_cli_writes_png(tmp_path):
     from PIL import Image
 
     assert Image.open(out).size == (256, 256)
+
+
+def test_render_with_a_refiner_checkpoint(tmp_path, recon, short_anim):
+    # an untrained refiner starts as "the render plus a zero correction": the refined video
+    # must be the classical one seen through the network's resolution
+    import talkrig
+    from talkrig.io.video import read_video
+    from talkrig.texture.neural.config import RefinerConfig
+    from talkrig.texture.neural.minimal import MINIMAL_COND
+    from talkrig.texture.neural.train import RefinerTrainer
+
+    ckpt = RefinerTrainer(RefinerConfig.preset("tiny", cond_channels=dict(MINIMAL_COND))).export(
+        tmp_path / "refiner.safetensors")
+    plain = np.stack(list(talkrig.api.render_frames(recon, short_anim, size=256)))
+    out = tmp_path / "refined.mp4"
+    talkrig.render_video(recon, short_anim, out, size=256, refiner=ckpt)
+    refined = read_video(out).read_frames()
+    assert refined.shape == plain.shape
+    mse = np.mean((refined.astype(np.float64) - plain) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 20  # same picture, softened by the 64 px network

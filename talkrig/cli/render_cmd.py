@@ -36,6 +36,7 @@ def render(
     face_index: int = typer.Option(0, "--face-index", help="Which face when the photo has several (0 = largest)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also save every frame as PNG here."),
     debug: bool = typer.Option(False, "--debug", help="Side by side with the mesh overlay."),
+    refiner: Optional[Path] = typer.Option(None, "--refiner", help="Neural refiner checkpoint (talkrig train-renderer)."),
     check: bool = typer.Option(True, "--check/--no-check", help="Measure lip sync and emotion on the written video (landmarker on every frame)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or report."),
 ) -> None:
@@ -58,6 +59,8 @@ def render(
         raise InputError(f"audio file not found: {audio}")
     if not photo.is_file():
         raise InputError(f"photo not found: {photo}")
+    if refiner is not None and not refiner.is_file():
+        raise InputError(f"refiner checkpoint not found: {refiner}")
     from talkrig.animate.emotion import parse_schedule
 
     parse_schedule(emotion, intensity)  # fail on a bad emotion before the slow steps
@@ -71,6 +74,7 @@ def render(
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("render", total=anim.n_frames)
         report = api.render_video(recon, anim, output, model=model, size=size, frames_dir=frames, debug=debug,
+                                  refiner=refiner,
                                   progress=lambda done, total: bar.update(task, completed=done))
     console.print(f"wrote {report.path} ({report.frames} frames, {report.duration:.2f} s, "
                   f"{size}x{size} @ {fps:g} fps) in {report.seconds:.1f} s "

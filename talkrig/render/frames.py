@@ -188,6 +188,12 @@ class TalkingHeadRenderer:
         Returns:
             ``(T, S, S, 3)`` uint8 tensor (``(T, S, 2S, 3)`` with ``debug``).
         """
+        return self.render_with_masks(coeffs)[0]
+
+    @torch.no_grad()
+    def render_with_masks(self, coeffs: Coefficients) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`render` plus ``(T, S, S)`` bool masks of the skin warped from the photo and
+        of the shaded mouth (the conditioning maps of the neural refiner)."""
         src, s = self.source, self.size
         verts = self.model.vertices(coeffs)                # (T, N, 3)
         pos = src.camera.project(verts)
@@ -246,7 +252,12 @@ class TalkingHeadRenderer:
             grey = (0.25 + 0.75 * n_all[:, 2:3].clamp(min=0)).expand(-1, 3)
             over = colour.index_copy(0, px, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
             frames = torch.cat([frames, over], 2)
-        return (frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+        face = torch.zeros(t * s * s, dtype=torch.bool)
+        face[px[ok]] = True
+        mouth_px = torch.zeros(t * s * s, dtype=torch.bool)
+        mouth_px[px[mouth]] = True
+        return ((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8), face.reshape(t, s, s),
+                mouth_px.reshape(t, s, s))
 
     def _source_xy(self, frags, cls: Tensor) -> tuple[Tensor, Tensor]:
         """Which covered pixels take the photo by warping (skin seen in the photo), and the
