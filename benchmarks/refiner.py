@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     from talkrig.texture.neural.config import RefinerConfig
     from talkrig.texture.neural.refiner import Refiner
     from talkrig.texture.neural.sources import open_training_data
-    from talkrig.texture.neural.train import RefinerTrainer, train_refiner, write_png
+    from talkrig.io.image import save_image
+    from talkrig.texture.neural.train import RefinerTrainer, train_refiner
     from talkrig.texture.neural.data import grid_image
 
     over = {"batch_size": args.batch_size} if args.batch_size else {}
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     base = region_scores(held["render"], held)
     new = region_scores(refined, held)
     idx = np.linspace(0, n - 1, 6).astype(int)
-    write_png(args.out / "heldout_grid.png",
+    save_image(args.out / "heldout_grid.png",
               grid_image([held["render"][idx], refined[idx], held["target"][idx]]))
 
     # speed at 256: the trained network when it is 256 px, else a 256 network of the same family

@@ -141,12 +141,14 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
     Frames are streamed to the encoder, so memory does not grow with the length. ``progress``
     is called as ``progress(done, total)``; ``frames_dir`` also saves each frame as PNG.
     """
+    from talkrig.io.image import save_image
     from talkrig.io.video import VideoWriter
 
     path = Path(path)
     if path.suffix.lower() != ".mp4":
         raise InputError(f"output must be an .mp4 file, got {path.name}")
     t0 = time.perf_counter()
+    model = _model_for(recon, model)  # once, for the frames and the checks
     total = anim.n_frames
     if frames_dir is not None:
         frames_dir = Path(frames_dir)
@@ -157,13 +159,11 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
                                                 refiner=refiner)):
             writer.write(frame)
             if frames_dir is not None:
-                from PIL import Image
-
-                Image.fromarray(frame).save(frames_dir / f"{i:06d}.png")
+                save_image(frames_dir / f"{i:06d}.png", frame)
             if progress is not None:
                 progress(i + 1, total)
     seconds = time.perf_counter() - t0
-    checks = lipsync_self_checks(anim, _model_for(recon, model))
+    checks = lipsync_self_checks(anim, model)
     return VideoReport(path=path, frames=total, duration=anim.duration, fps=anim.fps,
                        seconds=seconds, checks=checks)
 

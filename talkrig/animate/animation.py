@@ -147,7 +147,7 @@ class Animation:
     # -- files --------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write an ``.npz`` of plain arrays (``allow_pickle=False`` loads it), atomically."""
-        from talkrig.io.files import atomic_path
+        from talkrig.io.files import save_npz
 
         ph = self.phonemes
         wd = self.words
@@ -164,19 +164,14 @@ class Animation:
             "emotion": np.array(self.emotion),
             "metadata_json": np.array(json.dumps(self.metadata)),
         }
-        with atomic_path(Path(path)) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+        save_npz(path, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "Animation":
+        from talkrig.io.files import load_npz
+
         path = Path(path)
-        if not path.is_file():
-            raise InputError(f"animation file not found: {path}")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                d = {k: z[k] for k in z.files}
-        except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-            raise InputError(f"cannot read animation from {path}: {type(exc).__name__}") from None
+        d = load_npz(path, "animation")
         missing = [k for k in ("fps", "expression", "rotation", "translation", "audio") if k not in d]
         if missing:
             raise InputError(f"{path} is not an animation file (missing {', '.join(missing)})")

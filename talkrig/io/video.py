@@ -328,6 +328,24 @@ def read_video(path: str | Path, lenient: bool = False) -> VideoClip:
                      has_audio=has_audio, lenient=lenient)
 
 
+def _decoded(box, stream, lenient: bool, what: str) -> Iterator:
+    """Decoded frames of ``stream``; a decoding error raises a one-line :class:`InputError`
+    (``corrupt <what> after frame i``) or, with ``lenient``, ends the iteration there."""
+    frames = box.decode(stream)
+    i = 0
+    while True:
+        try:
+            f = next(frames)
+        except StopIteration:
+            return
+        except av.FFmpegError as exc:
+            if lenient:
+                return
+            raise InputError(f"corrupt {what} after frame {i}: {_one_line(exc)}") from None
+        yield f
+        i += 1
+
+
 def iter_frames(path: str | Path, start: int = 0, stop: int | None = None,
                 lenient: bool = False) -> Iterator[np.ndarray]:
     """Decode ``(H, W, 3) uint8`` RGB frames of ``path`` one at a time.
@@ -342,21 +360,11 @@ def iter_frames(path: str | Path, start: int = 0, stop: int | None = None,
             raise InputError(f"no video track in {path}")
         vs = box.streams.video[0]
         vs.thread_type = "AUTO"
-        i = 0
-        frames = box.decode(vs)
-        while stop is None or i < stop:
-            try:
-                f = next(frames)
-            except StopIteration:
+        for i, f in enumerate(_decoded(box, vs, lenient, f"video {path}")):
+            if stop is not None and i >= stop:
                 break
-            except av.FFmpegError as exc:
-                if lenient:
-                    break
-                raise InputError(f"corrupt video {path} after frame {i}: {_one_line(exc)}") \
-                    from None
             if i >= start:
                 yield f.to_ndarray(format="rgb24")
-            i += 1
     finally:
         box.close()
 
@@ -380,16 +388,7 @@ def decode_audio(path: str | Path, sample_rate: int = AUDIO_RATE,
         res = av.AudioResampler(format="flt", layout="mono", rate=int(sample_rate))
         chunks: list[np.ndarray] = []
         first_t: float | None = None
-        frames = box.decode(ast)
-        while True:
-            try:
-                f = next(frames)
-            except StopIteration:
-                break
-            except av.FFmpegError as exc:
-                if lenient:
-                    break
-                raise InputError(f"corrupt audio in {path}: {_one_line(exc)}") from None
+        for f in _decoded(box, ast, lenient, f"audio in {path}"):
             if first_t is None and f.pts is not None and f.time_base is not None:
                 first_t = float(f.pts * f.time_base)
             for r in res.resample(f):

@@ -44,14 +44,10 @@ class RenderOutput:
 
     def save_png(self, path: str | Path, index: int = 0) -> None:
         """Write image ``index`` as an 8-bit RGBA PNG (atomically)."""
-        from PIL import Image
-
-        from talkrig.io.files import atomic_path
+        from talkrig.io.image import save_image
 
         rgba = torch.cat([self.image[index], self.alpha[index]], -1).detach().clamp(0, 1)
-        arr = (rgba.cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        with atomic_path(Path(path)) as tmp:
-            Image.fromarray(arr, "RGBA").save(tmp, format="PNG")
+        save_image(path, (rgba.cpu().numpy() * 255 + 0.5).astype(np.uint8))
 
 
 @dataclass

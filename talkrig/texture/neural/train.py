@@ -23,7 +23,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from talkrig.errors import InputError
-from talkrig.io.files import atomic_path
+from talkrig.io.image import save_image
 from talkrig.texture.neural import losses
 from talkrig.texture.neural.checkpoint import load_checkpoint, save_checkpoint
 from talkrig.texture.neural.config import RefinerConfig
@@ -183,14 +183,6 @@ def infinite_batches(data: Dataset, batch_size: int, seed: int = 0) -> Iterator[
         yield from loader
 
 
-def write_png(path: str | Path, image: np.ndarray) -> None:
-    """Save an ``(H, W, 3)`` uint8 array as PNG atomically."""
-    from PIL import Image
-
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
-
-
 def sample_grid(trainer: RefinerTrainer, batch: dict[str, Tensor]) -> np.ndarray:
     """Rows: classical render (or first condition), refined (EMA), target."""
     first = trainer.cfg.residual_from or next(iter(trainer.cfg.cond_channels))
@@ -254,10 +246,10 @@ def train_refiner(data: Dataset, out_dir: str | Path, cfg: RefinerConfig | None 
                 if on_log:
                     on_log(rec)
             if s % cfg.sample_every == 0:
-                write_png(out / "samples" / f"step_{s:07d}.png", sample_grid(trainer, fixed))
+                save_image(out / "samples" / f"step_{s:07d}.png", sample_grid(trainer, fixed))
             if s % cfg.checkpoint_every == 0:
                 trainer.save(last)
     trainer.save(last)
     trainer.export(out / "refiner.safetensors")
-    write_png(out / "samples" / f"step_{trainer.step:07d}.png", sample_grid(trainer, fixed))
+    save_image(out / "samples" / f"step_{trainer.step:07d}.png", sample_grid(trainer, fixed))
     return trainer
