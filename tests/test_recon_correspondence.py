@@ -48,3 +48,29 @@ def test_ict_correspondence_is_computed_and_cached(shared):
     # cached copy is what a second call returns
     again = get_correspondence(m)
     assert np.array_equal(again.face_ids, c.face_ids)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["default", "ict"])
+def test_lip_points_stay_on_their_own_lip(shared, name):
+    """Opening the jaw moves every lower-lip MediaPipe point down much more than any upper-lip
+    point, and no lip point sits on something far behind the lips (ICT's closed-mouth render
+    showed the inside of the head through the lips' gap at MediaPipe 13 before the fix)."""
+    import torch
+
+    from talkrig.recon.correspondence import LOWER_LIP, UPPER_LIP
+
+    if name == "ict":
+        shared("models", "ICT-FaceKit-FaceXModel.tar.xz")
+    m = load_model(name)
+    c = get_correspondence(m)
+    e = m.expression_vector({"jawOpen": 1.0})[None]
+    with torch.no_grad():
+        p0 = c.points(m(expression=torch.zeros_like(e)), m.faces)[0].numpy()
+        p1 = c.points(m(expression=e), m.faces)[0].numpy()
+    down = p0[:, 1] - p1[:, 1]
+    up, low = down[list(UPPER_LIP)], down[list(LOWER_LIP)]
+    assert up.max() < 0.6 * low.max() and low.min() > 0.3 * low.max(), (up, low)
+    z = p0[list(UPPER_LIP + LOWER_LIP), 2]
+    assert np.ptp(z) < 0.1 * np.ptp(m.mean.numpy()[:, 1]), z

@@ -17,8 +17,9 @@ from talkrig.io.image import load_image
 from talkrig.model.arkit import ARKIT_52
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.correspondence import Correspondence, get_correspondence, model_key
-from talkrig.recon.fit import FitSettings, SurfacePoints, arkit_init, default_focal, fit_landmarks
-from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, shared_landmarker
+from talkrig.recon.contour import ContourRows, contour_landmarks
+from talkrig.recon.fit import ContourFit, FitSettings, SurfacePoints, arkit_init, default_focal, fit_landmarks
+from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, ibug68_weights, shared_landmarker
 from talkrig.recon.photometric import area_colours, depth_buffer, fit_albedo_lighting, observe
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.skin import skin_mask
@@ -40,6 +41,8 @@ class ModelContext:
     render_ids: np.ndarray  # triangles drawn for visibility / PSNR (no mouth interior, teeth...)
     depth_tol: float
     layouts: dict
+    contour: ContourRows | None = None  # pose-dependent jaw rows (None: fixed jaw vertices)
+    contour_surface: SurfacePoints | None = None
 
     @property
     def render_faces(self) -> np.ndarray:
@@ -65,6 +68,41 @@ def _vertex_surface(faces: np.ndarray, vids: np.ndarray) -> tuple[np.ndarray, np
     return fid, bary
 
 
+def _append(a: SurfacePoints, b: SurfacePoints) -> SurfacePoints:
+    return SurfacePoints(torch.cat([a.mean, b.mean]), torch.cat([a.id_basis, b.id_basis], 1),
+                         torch.cat([a.exp_basis, b.exp_basis], 1))
+
+
+def landmark_surface(model: MorphableModel, dense: SurfacePoints) -> SurfacePoints:
+    """The model's 68 iBUG landmarks as surface points: the jaw (0-16) at the model's own
+    landmark vertices (the fit and :func:`model_landmarks68` move them onto the silhouette),
+    every other point through the MediaPipe correspondence with the same 478 -> 68 mapping the
+    detector's 68 come from (:func:`~talkrig.recon.landmarker.ibug68_weights`).
+
+    Defined so, the model's brows, eyes, nose and lips mean what the detected ones mean; the
+    hand-picked vertex ids of a model need not (the default model's brow 23 sits ~10 % of the
+    eye distance away from where MediaPipe's convention puts it, its inner lips ~5 %).
+    ``dense`` is the model at the 478 correspondence points.
+    """
+    faces = model.faces.cpu().numpy()
+    f68, b68 = _vertex_surface(faces, model.landmarks68.cpu().numpy())
+    fixed = SurfacePoints.from_model(model, f68, b68)
+    w = torch.as_tensor(ibug68_weights(), dtype=dense.mean.dtype)  # (68, 478)
+    mapped = SurfacePoints(w @ dense.mean[:478], torch.einsum("lp,kpc->klc", w, dense.id_basis[:, :478]),
+                           torch.einsum("lp,kpc->klc", w, dense.exp_basis[:, :478]))
+    jaw = slice(0, 17)
+
+    def mix(a: torch.Tensor, b: torch.Tensor, axis: int) -> torch.Tensor:
+        a, b = a.clone(), b
+        idx = [slice(None)] * a.ndim
+        idx[axis] = jaw
+        a[tuple(idx)] = b[tuple(idx)]
+        return a
+
+    return SurfacePoints(mix(mapped.mean, fixed.mean, 0), mix(mapped.id_basis, fixed.id_basis, 1),
+                         mix(mapped.exp_basis, fixed.exp_basis, 1))
+
+
 def _visible_faces(model: MorphableModel) -> np.ndarray:
     """Indices of the outer-surface triangles (mouth interior, teeth, tongue... dropped)."""
     faces = model.faces.cpu().numpy()
@@ -82,16 +120,16 @@ def build_context(model: MorphableModel, landmarker: FaceLandmarker | None = Non
     w = corr.valid.astype(np.float32)
     w[468:] *= IRIS_WEIGHT
     fids, barys = [corr.face_ids], [corr.bary]
-    if len(model.landmarks68) == 68:
-        f68, b68 = _vertex_surface(faces, model.landmarks68.cpu().numpy())
-        fids.append(f68)
-        barys.append(b68)
-        w = np.concatenate([w, np.ones(68, np.float32)])
     surface = SurfacePoints.from_model(model, np.concatenate(fids), np.concatenate(barys))
+    if len(model.landmarks68) == 68:
+        surface = _append(surface, landmark_surface(model, surface))
+        w = np.concatenate([w, np.ones(68, np.float32)])
     face_reg = model.region("face").cpu().numpy() if "face" in model.region_names else slice(None)
     mean = model.mean.cpu().numpy()[face_reg]
     extent = float(np.linalg.norm(mean.max(0) - mean.min(0)))
-    return ModelContext(model, corr, surface, w, faces, _visible_faces(model), 0.03 * extent, {})
+    rows = ContourRows.build(model)
+    rows_surface = SurfacePoints.from_model(model, rows.face_ids, rows.bary) if rows is not None else None
+    return ModelContext(model, corr, surface, w, faces, _visible_faces(model), 0.03 * extent, {}, rows, rows_surface)
 
 
 class _ContextCache:
@@ -182,8 +220,11 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     settings = settings or FitSettings()
     weights = ctx.weights.copy()
     weights[478:] *= settings.ibug_weight  # the model's 68 landmark vertices vs. the detector's 68
+    contour = None
+    if settings.dynamic_contour and ctx.contour is not None and len(target) > 478:
+        contour = ContourFit(ctx.contour, ctx.contour_surface, 478 + ctx.contour.landmarks)
     coeffs, info = fit_landmarks(m, ctx.surface, target, weights, camera, arkit_init(m, detection.blendshapes),
-                                 settings)
+                                 settings, contour)
     t3 = time.perf_counter()
 
     posed, normals, pix = posed_geometry(m, coeffs, camera)
@@ -240,11 +281,23 @@ def model_source(rec: Reconstruction) -> str:
     return str(rec.meta.get("model_source") or rec.model_name)
 
 
-def model_landmarks68(rec: Reconstruction, model: str | MorphableModel = None) -> np.ndarray:
-    """``(68, 2)`` pixels of the fitted model's 68 landmark vertices."""
+def model_landmarks68(rec: Reconstruction, model: str | MorphableModel = None, dynamic: bool = True) -> np.ndarray:
+    """``(68, 2)`` pixels of the fitted model's 68 landmarks, as the fit defines them
+    (:func:`landmark_surface`).
+
+    ``dynamic`` (default): the jaw points (0-16) are the model's silhouette points for the
+    fitted pose (:mod:`talkrig.recon.contour`), as the iBUG convention places them; False: the
+    model's fixed jaw vertices."""
     ctx = model_context(model if model is not None else model_source(rec))
     m = ctx.model
+    c = rec.coeffs
     with torch.no_grad():
-        v = m.vertices(rec.coeffs)
-        p = rec.camera.project(v)[0, :, :2].numpy()
-    return p[m.landmarks68.cpu().numpy()]
+        v = m.vertices(c)
+        out = contour_landmarks(m, ctx.contour if dynamic else None, v, c.rotation, rec.camera.project)
+        if ctx.surface.mean.shape[0] >= 478 + 68:
+            from talkrig.model.geometry import transform
+
+            lm = ctx.surface.points(c.identity[:1], c.expression[:1])[:, 478:478 + 68]
+            pix = rec.camera.project(transform(lm, c.rotation[:1], c.translation[:1]))[0, :, :2].numpy()
+            out[17:] = pix[17:]
+    return out.astype(np.float32)

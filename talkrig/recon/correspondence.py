@@ -23,7 +23,11 @@ from talkrig.recon.photometric import raster_pixels
 from talkrig.render.interpolate import interpolate
 
 N_MP = 478
-VERSION = 1
+VERSION = 2  # 2: lip points kept on their own lip (see _lip_fix)
+
+# MediaPipe lip points (mouth corners left out: they belong to both lips)
+UPPER_LIP = (185, 40, 39, 37, 0, 267, 269, 270, 409, 191, 80, 81, 82, 13, 312, 311, 310, 415)
+LOWER_LIP = (146, 91, 181, 84, 17, 314, 405, 321, 375, 95, 88, 178, 87, 14, 317, 402, 318, 324)
 RENDER_SIZE = 512
 
 
@@ -202,7 +206,59 @@ def compute_correspondence(model: MorphableModel, landmarker=None) -> Correspond
                 ij[k] = (j, i)
                 f_local[k] = fid[i, j]
                 valid[k] = True
+    _lip_fix(model, used, fid, ij, f_local, valid)
     b = bary[ij[:, 1], ij[:, 0]].astype(np.float32)
     face_ids = np.where(valid, used[np.maximum(f_local, 0)], 0).astype(np.int64)
     b[~valid] = (1 / 3, 1 / 3, 1 / 3)
     return Correspondence(face_ids, b, valid)
+
+
+def _lip_fix(model: MorphableModel, used: np.ndarray, fid: np.ndarray, ij: np.ndarray, f_local: np.ndarray,
+             valid: np.ndarray, radius: int = 8) -> None:
+    """Keep upper-lip points on the upper lip and lower-lip points on the lower one (in place).
+
+    On the closed-mouth render the inner lip points of both lips sit on the same line, so a
+    point may land on the wrong lip and then follow the wrong jaw when the mouth opens. With a
+    ``jawOpen`` shape, a triangle's downward motion tells the lips apart: an upper-lip point
+    whose triangle moves more than 60 % of the lips' largest motion, or a lower-lip point whose
+    triangle moves less than 30 %, moves to the nearest rendered pixel (within ``radius``)
+    whose triangle is on its own lip.
+    """
+    if not model.info.exp_is_blendshape or "jawOpen" not in model.exp_names:
+        return
+    dy = -model.exp_basis[model.expression_index("jawOpen")].detach().cpu().numpy()[:, 1]  # downward
+    faces = model.faces.cpu().numpy()[used]
+    down = dy[faces].mean(1)  # per drawn triangle
+    z = model.mean.detach().cpu().numpy()[:, 2][faces].mean(1)  # towards the camera
+    z_tol = 0.03 * float(np.ptp(model.mean.detach().cpu().numpy()[:, 1]))
+    pts = list(UPPER_LIP) + list(LOWER_LIP)
+    ok = [valid[k] and f_local[k] >= 0 for k in pts]
+    if not any(ok):
+        return
+    ref = float(np.percentile([down[f_local[k]] for k, good in zip(pts, ok) if good], 90))
+    if ref <= 0:
+        return
+
+    z_lips = float(np.median([z[f_local[k]] for k, good in zip(pts, ok) if good]))
+
+    def right(k: int, tri: int) -> bool:
+        if abs(z[tri] - z_lips) > 2 * z_tol:  # seen through the gap between the lips
+            return False
+        return down[tri] <= 0.6 * ref if k in UPPER_LIP else down[tri] >= 0.3 * ref
+
+    s = fid.shape[0]
+    for k in pts:
+        if not valid[k] or f_local[k] < 0 or right(k, f_local[k]):
+            continue
+        x0, y0 = ij[k]
+        best = None
+        for yy in range(max(0, y0 - radius), min(s, y0 + radius + 1)):
+            for xx in range(max(0, x0 - radius), min(s, x0 + radius + 1)):
+                t = fid[yy, xx]
+                if t >= 0 and right(k, t):
+                    d = (xx - x0) ** 2 + (yy - y0) ** 2
+                    if best is None or d < best[0]:
+                        best = (d, xx, yy)
+        if best is not None:
+            ij[k] = best[1:]
+            f_local[k] = fid[best[2], best[1]]

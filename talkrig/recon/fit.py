@@ -62,6 +62,21 @@ class SurfacePoints:
         return p
 
 
+@dataclass
+class ContourFit:
+    """Dynamic jaw targets for :func:`fit_landmarks`.
+
+    Attributes:
+        rows: the candidate rows (:class:`talkrig.recon.contour.ContourRows`).
+        surface: the model at the candidates (:class:`SurfacePoints`, one point per candidate).
+        targets: ``(R,)`` index of the target each row is matched to.
+    """
+
+    rows: object
+    surface: SurfacePoints
+    targets: np.ndarray
+
+
 def default_focal(width: int, height: int) -> float:
     """A portrait lens guess: about 30 degrees across the longer side."""
     return 1.87 * max(width, height)
@@ -133,6 +148,7 @@ class FitSettings:
     tolerance: float = 1e-4  # stop when an iteration lowers the cost by less than this fraction
     fit_identity: bool = True
     fit_expression: bool = True
+    dynamic_contour: bool = True  # jaw targets matched to the model's silhouette (contour.py)
 
     @classmethod
     def tight(cls) -> "FitSettings":
@@ -158,7 +174,8 @@ def _rodrigues(w: np.ndarray) -> np.ndarray:
 
 def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndarray,
                   weights: np.ndarray, camera: Camera, exp_init: np.ndarray | None = None,
-                  settings: FitSettings | None = None) -> tuple[Coefficients, dict]:
+                  settings: FitSettings | None = None, contour: "ContourFit | None" = None
+                  ) -> tuple[Coefficients, dict]:
     """Fit pose, identity and expression to 2D points (robust Levenberg-Marquardt).
 
     The shape is linear in the coefficients and the camera a pinhole, so the Jacobian is
@@ -174,6 +191,9 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         target: ``(P, 2)`` detected pixels; weights ``(P,)`` >= 0.
         camera: camera in image pixels (focal fixed).
         exp_init: ``(E,)`` starting expression (e.g. :func:`arkit_init`).
+        contour: pose-dependent jaw points (:class:`ContourFit`): the targets it names are
+            matched, at every iteration, to their row's silhouette point for the current pose
+            and shape instead of a fixed surface point.
     Returns:
         ``(coeffs, info)``: coefficients (T=1; albedo zeros, lighting ambient) and a dict with
         ``rms_px`` (weighted RMS reprojection error in pixels) and ``face_size_px``.
@@ -192,6 +212,12 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
 
     mean = surface.mean.double().numpy()
     basis = torch.cat([surface.id_basis, surface.exp_basis]).double().numpy()  # (K, P, 3)
+    n_pts = len(mean)
+    idx = np.arange(n_pts)  # surface point matched to each target
+    if contour is not None:  # candidates appended after the fixed points
+        cs = contour.surface
+        mean = np.concatenate([mean, cs.mean.double().numpy()])
+        basis = np.concatenate([basis, torch.cat([cs.id_basis, cs.exp_basis]).double().numpy()], 1)
     id_std = model.id_std.double().clamp(min=1e-8).numpy()
     exp_std = model.exp_std.double().clamp(min=1e-8).numpy()
     # optimise whitened identity z = id / std; expression as is (blendshapes) or whitened (PCA)
@@ -206,17 +232,28 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
     basis_t = np.ascontiguousarray(basis.transpose(1, 2, 0))  # (P, 3, K)
 
     p0 = mean + (c @ bflat).reshape(-1, 3)
-    ang0, t = initial_pose(p0, tgt, wts, camera)
+    ang0, t = initial_pose(p0[:n_pts], tgt, wts, camera)
     rot = euler_to_matrix(torch.as_tensor(ang0, dtype=torch.float64)).numpy()
     t = np.asarray(t, np.float64)
     c_rob2 = (st.robust_scale * size) ** 2
 
-    def residual(rot, t, c):
+    def project_all(rot, t, c):
         p = mean + (c @ bflat).reshape(-1, 3)
         x = p @ rot.T + t
         z = x[:, 2]
-        uv = np.stack([cx - f * x[:, 0] / z, cy + f * x[:, 1] / z], 1)
-        return uv - tgt, p, x
+        return np.stack([cx - f * x[:, 0] / z, cy + f * x[:, 1] / z], 1), p, x
+
+    def residual(rot, t, c):
+        uv, p, x = project_all(rot, t, c)
+        return uv[idx] - tgt, p[idx], x[idx]
+
+    def reselect(rot, t, c):
+        """Match the contour targets to their rows' silhouette points for this pose and shape."""
+        from talkrig.recon.contour import select
+
+        uv, _, _ = project_all(rot, t, c)
+        sel = select(contour.rows, uv[n_pts:], rot)
+        idx[contour.targets] = n_pts + sel
 
     def cost(r, c):
         d2 = (r ** 2).sum(1)
@@ -229,6 +266,11 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
     total = st.rigid_iters + st.full_iters
     for it in range(total):
         shape_on = it >= st.rigid_iters
+        if contour is not None:
+            reselect(rot, t, c)
+            r, p, x = residual(rot, t, c)
+            cur = cost(r, c)
+        b_it = basis_t[idx]
         z = x[:, 2]
         jp = np.zeros((len(x), 2, 3))
         jp[:, 0, 0] = -f / z
@@ -239,7 +281,7 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         j_rot = -(jp[:, :, :, None] * _skew(rp)[:, None]).sum(2)  # (P, 2, 3)
         cols = [j_rot, jp]
         if shape_on:  # d(uv)/dc = jp R B, batched over points
-            cols.append(np.matmul(jp @ rot, basis_t))  # (P, 2, K)
+            cols.append(np.matmul(jp @ rot, b_it))  # (P, 2, K)
         jac = np.concatenate(cols, 2)  # (P, 2, n)
         n = jac.shape[2]
         # IRLS weights of the Cauchy loss, in units of the robust scale
@@ -253,7 +295,19 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
             pw = prior_w * 0.5  # d/dc of sum(prior_w (c-c0)^2) matched to the 0.5-scaled IRLS system
             h[6:, 6:] += np.diag(pw)
             g[6:] += pw * (c - c_prior)
-            fixed = np.flatnonzero(~free) + 6
+            fixed = ~free
+            # active bounds: a coefficient on its bound whose gradient pushes it outside stays put
+            # this iteration (projected Newton); clipping such steps instead spoiled the step for
+            # all the others and LM crawled (cost still falling 5 % an iteration when it stopped)
+            gc = g[6:]
+            if blend:
+                e = c[k_id:]
+                fixed[k_id:] |= ((e <= 0.0) & (gc[k_id:] > 0)) | ((e >= 1.0) & (gc[k_id:] < 0))
+            if id_bounds is not None:
+                lo, hi = id_bounds[0] / id_std, id_bounds[1] / id_std
+                zi = c[:k_id]
+                fixed[:k_id] |= ((zi <= lo + 1e-9) & (gc[:k_id] > 0)) | ((zi >= hi - 1e-9) & (gc[:k_id] < 0))
+            fixed = np.flatnonzero(fixed) + 6
             h[fixed, :] = 0
             h[:, fixed] = 0
             h[fixed, fixed] = 1
@@ -287,6 +341,9 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         if shape_on and gain < st.tolerance:
             break
 
+    if contour is not None:
+        reselect(rot, t, c)
+        r, p, x = residual(rot, t, c)
     coeffs_c = c * scale
     with torch.no_grad():
         coeffs = model.coefficients(focal=f)
