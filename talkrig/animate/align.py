@@ -13,6 +13,18 @@
 Words missing from CMUdict are added with their espeak-ng pronunciation mapped to ARPAbet.
 Silent digital zeros break pocketsphinx's feature extraction ("Final result does not match the
 grammar"), so a fixed, inaudible dither (std 3 LSB, seeded) is added before decoding.
+
+Two pocketsphinx behaviours made results depend on what the process had decoded before, and
+are neutralised here:
+
+* Its feature extraction carries state from one utterance to the next (cepstral means
+  differed for the same audio; most likely the noise estimate of ``-remove_noise``), so the
+  same audio aligned differently depending on the previous decode (and the phone pass
+  sometimes failed only on the second try). Every decode starts with ``reinit_feat()``.
+* When speech starts in the first frame, the word pass emits a one-frame ``<s>`` overlapping
+  the first word; the phone pass cannot fit a 3-state silence HMM into one frame and fails
+  ("Failed to reach final state"), which sent whole sentences to the split-and-retry path.
+  Every decoded stretch is padded with :data:`PAD_S` of silence on both sides.
 """
 
 from __future__ import annotations
@@ -32,6 +44,12 @@ FRAME_S = 0.01  # pocketsphinx frame period (frate 100)
 # frames k-1 and k, so boundaries are reported at k * 10 ms + 7.8 ms.
 FRAME_OFFSET_S = 0.0078
 _CHUNK_S = 5.0
+PAD_S = 0.2  # silence added before and after every decoded stretch (see module docstring)
+# Word recognition without a transcript: no second (flat-lexicon) pass and no lattice
+# rescoring, at most 5000 active HMMs and 10 word exits per frame. On 60 s of TTS speech this
+# took 1.7x less CPU than pocketsphinx's defaults and found p/b/m, boundaries and pauses as well
+# or better (benchmarks/RESULTS.md); the hypothesis is only a scaffold for the alignment.
+_RECOGNIZE_OPTS = {"fwdflat": False, "bestpath": False, "maxhmmpf": 5000, "maxwpf": 10}
 _DECODERS: dict[str, object] = {}
 _LOCK = threading.RLock()
 
@@ -44,14 +62,17 @@ def _decoder(kind: str = "align"):
     from pocketsphinx import Decoder
 
     if kind not in _DECODERS:
-        opts = {"fsgusefiller": False} if kind == "align_nofiller" else {}
+        opts = {"align_nofiller": {"fsgusefiller": False}, "recognize": _RECOGNIZE_OPTS}.get(kind, {})
         _DECODERS[kind] = Decoder(loglevel="FATAL", **opts)
     return _DECODERS[kind]
 
 
-def _pcm16(audio: np.ndarray) -> bytes:
+def _pcm16(audio: np.ndarray, pad_s: float = 0.0) -> bytes:
+    """Dithered 16-bit PCM of ``audio`` with ``pad_s`` of silence on both sides."""
+    pad = np.zeros(int(round(pad_s * 16000)), np.float32)
+    audio = np.concatenate([pad, np.asarray(audio, np.float32), pad])
     rng = np.random.default_rng(0)
-    x = np.asarray(audio, np.float32) * 32767.0 + rng.normal(0.0, 3.0, len(audio))
+    x = audio * 32767.0 + rng.normal(0.0, 3.0, len(audio))
     return np.clip(x, -32768, 32767).astype(np.int16).tobytes()
 
 
@@ -74,6 +95,7 @@ def _ensure_words(decoder, words: list[str]) -> None:
 
 
 def _decode(decoder, pcm: bytes) -> None:
+    decoder.reinit_feat()  # no front-end state from the previous utterance
     decoder.start_utt()
     decoder.process_raw(pcm, full_utt=True)
     decoder.end_utt()
@@ -83,8 +105,9 @@ def _word_pass(decoder, audio: np.ndarray, words: list[str]) -> list[tuple[float
     """Word segments ``[(start_s, end_s, word)]`` incl. ``<sil>``, or None on failure."""
     try:
         decoder.set_align_text(" ".join(words))
-        _decode(decoder, _pcm16(audio))
-        segs = [(s.start_frame * FRAME_S + FRAME_OFFSET_S, (s.end_frame + 1) * FRAME_S + FRAME_OFFSET_S, s.word)
+        _decode(decoder, _pcm16(audio, PAD_S))
+        t0 = FRAME_OFFSET_S - PAD_S
+        segs = [(s.start_frame * FRAME_S + t0, (s.end_frame + 1) * FRAME_S + t0, s.word)
                 for s in decoder.seg() or []]
     except RuntimeError:
         return None
@@ -96,7 +119,7 @@ def _phone_pass(decoder, audio: np.ndarray, words: list[str]) -> list | None:
     if not words:
         return None
     try:
-        pcm = _pcm16(audio)
+        pcm = _pcm16(audio, PAD_S)
         decoder.set_align_text(" ".join(words))
         _decode(decoder, pcm)
         decoder.set_alignment()
@@ -107,19 +130,25 @@ def _phone_pass(decoder, audio: np.ndarray, words: list[str]) -> list | None:
     if alignment is None:
         return None
     phones, spoken = [], []
+    t0, dur = FRAME_OFFSET_S - PAD_S, len(audio) / 16000
     for w in alignment:
-        ws, we = w.start * FRAME_S + FRAME_OFFSET_S, (w.start + w.duration) * FRAME_S + FRAME_OFFSET_S
+        ws, we = w.start * FRAME_S + t0, (w.start + w.duration) * FRAME_S + t0
         name = re.sub(r"\(\d+\)$", "", w.name)
-        if not name.startswith("<") and not name.startswith("["):
-            spoken.append((ws, we, name))
+        if not _is_filler(name):
+            spoken.append((min(max(ws, 0.0), dur), min(max(we, 0.0), dur), name))
         for p in w:
-            phones.append((p.start * FRAME_S + FRAME_OFFSET_S, (p.start + p.duration) * FRAME_S + FRAME_OFFSET_S,
-                           normalize(p.name)))
+            phones.append((p.start * FRAME_S + t0, (p.start + p.duration) * FRAME_S + t0, normalize(p.name)))
     return phones, spoken
 
 
 def _is_filler(word: str) -> bool:
     return word.startswith(("<", "["))
+
+
+def _is_pause(word: str) -> bool:
+    """A filler that stands for time in the audio (``<sil>``, noises), not the zero-length
+    utterance markers ``<s>`` / ``</s>``."""
+    return _is_filler(word) and word not in ("<s>", "</s>")
 
 
 def _index_words(segs: list, words: list[str]) -> list[tuple[float, float, str, int]]:
@@ -141,8 +170,8 @@ def _chunks(segs: list, duration: float) -> list[float]:
     """Cut times splitting the file into chunks of <= ~5 s, preferring the middle of silences."""
     cuts, start = [0.0], 0.0
     for a, b, w in segs:
-        if b - start >= _CHUNK_S and (_is_filler(w) or b - start >= 1.5 * _CHUNK_S):
-            cut = (a + b) / 2 if _is_filler(w) else b
+        if b - start >= _CHUNK_S and (_is_pause(w) or b - start >= 1.5 * _CHUNK_S):
+            cut = (a + b) / 2 if _is_pause(w) else b
             if cut - start > 0.5 and duration - cut > 0.5:
                 cuts.append(cut)
                 start = cut
@@ -204,7 +233,7 @@ def _align_chunk(dec, audio, sample_rate, segs, indexed, words, c0, c1, depth=0)
         return [(a + c0, b + c0, p) for a, b, p in res[0]], [(a + c0, b + c0, w) for a, b, w in res[1]]
     inner = [(a, b, w) for a, b, w, _ in indexed if c0 <= (a + b) / 2 < c1]
     if len(inner) >= 2 and depth < 4:
-        gaps = [(b - a, (a + b) / 2) for a, b, w in segs if _is_filler(w) and c0 < a and b < c1]
+        gaps = [(b - a, (a + b) / 2) for a, b, w in segs if _is_pause(w) and c0 < a and b < c1]
         cut = max(gaps)[1] if gaps else inner[len(inner) // 2][0]
         p0, w0 = _align_chunk(dec, audio, sample_rate, segs, indexed, words, c0, cut, depth + 1)
         p1, w1 = _align_chunk(dec, audio, sample_rate, segs, indexed, words, cut, c1, depth + 1)
