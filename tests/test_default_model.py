@@ -183,3 +183,51 @@ def test_cli_export_and_errors(tmp_path, capsys):
     assert cli(["model", "export", "-o", str(tmp_path / "face.stl")]) != 0
     assert cli(["model", "info"]) == 0
     assert "CC0" in capsys.readouterr().out
+
+
+def _jaw_points(model) -> np.ndarray:
+    f = model.faces.numpy()[model.landmarks68_face.numpy()[:17]]
+    return (model.mean.numpy()[f] * model.landmarks68_bary.numpy()[:17, :, None]).sum(1)
+
+
+def test_jaw_landmarks_are_an_even_symmetric_line_on_the_skin(model):
+    """The jaw (0-16) transferred from the ICT model (tools/default_jaw_landmarks.py): surface
+    points on the skin, mirror-symmetric like the mesh, running ear -> chin -> ear with even
+    spacing, and every other landmark still at its vertex."""
+    assert model.landmarks68_face.shape == (68,) and model.landmarks68_bary.shape == (68, 3)
+    p = _jaw_points(model)
+    assert np.allclose(p, p[::-1] * np.array([-1.0, 1.0, 1.0]), atol=0.02)  # cm
+    assert abs(p[8, 0]) < 0.02 and p[8, 1] == p[:, 1].min()  # chin: lowest, on the midline
+    assert (np.diff(p[:9, 1]) < 0).all()  # down to the chin...
+    assert (np.diff(p[1:9, 0]) > 0).all() and abs(p[1, 0] - p[0, 0]) < 0.1  # ...and in, below the ear
+    step = np.linalg.norm(np.diff(p, axis=0), axis=1)
+    assert step.max() < 1.6 * step.min(), step
+    skin = model.region("skin").numpy()
+    ears = model.region("ears").numpy()
+    tri = model.faces.numpy()[model.landmarks68_face.numpy()[:17]]
+    assert skin[tri].all() and not ears[tri].any()
+    lm = model.landmarks68.numpy()
+    f = model.faces.numpy()[model.landmarks68_face.numpy()[17:]]
+    assert (f[np.arange(51), model.landmarks68_bary.numpy()[17:].argmax(1)] == lm[17:]).all()
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_jaw_transfer_from_ict_reproduces_the_asset(shared):
+    """Re-running the registration against the ICT model lands on the stored jaw points
+    (within 1 mm), and the registration itself is tight (ICT's face within ~1 mm of the
+    default surface after TPS + non-rigid ICP)."""
+    import sys
+    from pathlib import Path
+
+    ict_file = shared("models", "ICT-FaceKit-FaceXModel.tar.xz")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    from default_jaw_landmarks import load_ict, transfer_jaw
+
+    m = load_default()
+    regions = {k: m.region(k).numpy() for k in m.region_names}
+    fid, bary, stats = transfer_jaw(m.mean.numpy(), m.faces.numpy(), regions, m.mp478_face.numpy(),
+                                    m.mp478_bary.numpy(), load_ict(ict_file), verbose=False)
+    p = (m.mean.numpy()[m.faces.numpy()[fid]] * bary[..., None]).sum(1)
+    assert np.abs(p - _jaw_points(m)).max() < 0.1
+    assert stats["icp_mean_cm"] < 0.15 and stats["correspondences"] > 250

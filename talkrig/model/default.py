@@ -12,6 +12,10 @@ Besides the usual :class:`MorphableModel` buffers the loaded model carries:
   its nearest vertex (iris points 468-477 on the eyeballs, all others on the skin);
 * ``vertex_part`` ``(N,)`` int64: 0 skin, 1 left eyeball, 2 right eyeball, 3 upper teeth,
   4 lower teeth, 5 tongue;
+* ``landmarks68_face`` ``(68,)`` int64, ``landmarks68_bary`` ``(68, 3)`` float32 (when the asset
+  has them): the 68 iBUG landmarks as surface points, the jaw (0-16) transferred from the ICT
+  Face Model's iBUG vertex ids (``tools/default_jaw_landmarks.py``), the rest at
+  ``landmarks68``; :mod:`talkrig.recon` prefers them to the vertex ids;
 * ``info.extra["identity_names"]``: the MPFB2 target behind each identity coefficient
   (weights bounded to ``info.extra["identity_bounds"]``, prior std in ``id_std``).
 """
@@ -32,6 +36,8 @@ ASSET = "default_head.npz"
 TEXTURE = "default_texture.jpg"
 EXTRA_ARRAYS = {"mp478_face": torch.int64, "mp478_bary": torch.float32, "mp478_vertex": torch.int64,
                 "vertex_part": torch.int64}
+#: stored by tools/default_jaw_landmarks.py when the asset was built with the ICT model at hand
+OPTIONAL_ARRAYS = {"landmarks68_face": torch.int64, "landmarks68_bary": torch.float32}
 
 
 def asset_path(name: str = ASSET) -> Path:
@@ -50,6 +56,9 @@ def _load_cached() -> MorphableModel:
     with np.load(path, allow_pickle=False) as z:
         for key, dtype in EXTRA_ARRAYS.items():
             model.register_buffer(key, torch.as_tensor(z[key]).to(dtype))
+        for key, dtype in OPTIONAL_ARRAYS.items():
+            if key in z.files:
+                model.register_buffer(key, torch.as_tensor(z[key]).to(dtype))
     return model
 
 

@@ -17,7 +17,7 @@ from talkrig.io.image import load_image
 from talkrig.model.arkit import ARKIT_52
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.correspondence import Correspondence, get_correspondence, model_key
-from talkrig.recon.contour import ContourRows, contour_landmarks
+from talkrig.recon.contour import ContourRows, contour_landmarks, landmark_points
 from talkrig.recon.fit import ContourFit, FitSettings, SurfacePoints, arkit_init, default_focal, fit_landmarks
 from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, ibug68_weights, shared_landmarker
 from talkrig.recon.photometric import area_colours, depth_buffer, fit_albedo_lighting, observe
@@ -54,20 +54,6 @@ class ModelContext:
         return self.layouts[size]
 
 
-def _vertex_surface(faces: np.ndarray, vids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Express vertices as (triangle, one-hot barycentric) pairs."""
-    first = {}
-    for f, tri in enumerate(faces):
-        for c, v in enumerate(tri):
-            first.setdefault(int(v), (f, c))
-    fid = np.zeros(len(vids), np.int64)
-    bary = np.zeros((len(vids), 3), np.float32)
-    for i, v in enumerate(vids):
-        f, c = first[int(v)]
-        fid[i], bary[i, c] = f, 1.0
-    return fid, bary
-
-
 def _append(a: SurfacePoints, b: SurfacePoints) -> SurfacePoints:
     return SurfacePoints(torch.cat([a.mean, b.mean]), torch.cat([a.id_basis, b.id_basis], 1),
                          torch.cat([a.exp_basis, b.exp_basis], 1))
@@ -75,7 +61,7 @@ def _append(a: SurfacePoints, b: SurfacePoints) -> SurfacePoints:
 
 def landmark_surface(model: MorphableModel, dense: SurfacePoints) -> SurfacePoints:
     """The model's 68 iBUG landmarks as surface points: the jaw (0-16) at the model's own
-    landmark vertices (the fit and :func:`model_landmarks68` move them onto the silhouette),
+    landmarks (:func:`~talkrig.recon.contour.landmark_points`; the fit and :func:`model_landmarks68` move them onto the silhouette),
     every other point through the MediaPipe correspondence with the same 478 -> 68 mapping the
     detector's 68 come from (:func:`~talkrig.recon.landmarker.ibug68_weights`).
 
@@ -84,8 +70,7 @@ def landmark_surface(model: MorphableModel, dense: SurfacePoints) -> SurfacePoin
     eye distance away from where MediaPipe's convention puts it, its inner lips ~5 %).
     ``dense`` is the model at the 478 correspondence points.
     """
-    faces = model.faces.cpu().numpy()
-    f68, b68 = _vertex_surface(faces, model.landmarks68.cpu().numpy())
+    f68, b68 = landmark_points(model)
     fixed = SurfacePoints.from_model(model, f68, b68)
     w = torch.as_tensor(ibug68_weights(), dtype=dense.mean.dtype)  # (68, 478)
     mapped = SurfacePoints(w @ dense.mean[:478], torch.einsum("lp,kpc->klc", w, dense.id_basis[:, :478]),

@@ -10,7 +10,11 @@ is the candidate that lies furthest out in the image, along the projected direct
 away from the face's vertical centre line. Candidates are barycentric points on the mesh, so
 they follow identity and expression like every other landmark.
 
-Chin points whose rows would cut the chin front (small ``|x|``) keep their fixed vertex.
+Chin points whose rows would cut the chin front (small ``|x|``) keep their fixed point.
+
+A model's 68 landmarks are its ``landmarks68_face`` / ``landmarks68_bary`` surface points when
+it has them (the default model: jaw transferred from the ICT model's iBUG vertex ids), else its
+``landmarks68`` vertex ids (:func:`landmark_points`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,30 @@ EXCLUDED_REGIONS = ("ears", "neck", "scalp", "head_neck", "eyes", "eye_left", "e
 
 #: Sine of the head turn beyond which the far side's jaw points follow the silhouette (~9 deg).
 MIN_TURN = 0.15
+
+
+def landmark_points(model: MorphableModel) -> tuple[np.ndarray, np.ndarray]:
+    """``(68,)`` triangle ids and ``(68, 3)`` barycentrics of a model's 68 landmarks: its
+    ``landmarks68_face`` / ``landmarks68_bary`` buffers when present, otherwise one-hot weights
+    at its ``landmarks68`` vertices (a triangle that uses each vertex)."""
+    fb = getattr(model, "landmarks68_face", None)
+    bb = getattr(model, "landmarks68_bary", None)
+    if fb is not None and bb is not None and len(fb) == len(model.landmarks68):
+        return fb.cpu().numpy().astype(np.int64), bb.cpu().numpy().astype(np.float32)
+    faces = model.faces.cpu().numpy()
+    vids = model.landmarks68.cpu().numpy()
+    first: dict[int, tuple[int, int]] = {}
+    want = set(int(v) for v in vids)
+    for f, tri in enumerate(faces):
+        for c, v in enumerate(tri):
+            if int(v) in want:
+                first.setdefault(int(v), (f, c))
+    fid = np.zeros(len(vids), np.int64)
+    bary = np.zeros((len(vids), 3), np.float32)
+    for i, v in enumerate(vids):
+        f, c = first[int(v)]
+        fid[i], bary[i, c] = f, 1.0
+    return fid, bary
 
 
 @dataclass
@@ -72,23 +100,25 @@ class ContourRows:
             return None
         verts = model.mean.detach().cpu().numpy().astype(np.float64)
         faces = model.faces.cpu().numpy()
-        lm = model.landmarks68.cpu().numpy()[:17]
+        lm_f, lm_b = landmark_points(model)
+        lm_f, lm_b = lm_f[:17], lm_b[:17]
+        lm_p = (verts[faces[lm_f]] * lm_b[..., None]).sum(1)  # (17, 3)
         names = set(model.region_names)
         bad = np.zeros(model.n_vertices, bool)
         for r in EXCLUDED_REGIONS:
             if r in names:
                 bad |= model.region(r).cpu().numpy()
-        bad[lm] = False  # a landmark vertex itself is always allowed
+        bad[faces[lm_f].ravel()] = False  # a landmark's own triangle is always allowed
         keep_f = faces[~bad[faces].any(1)]
         keep_idx = np.flatnonzero(~bad[faces].any(1))
-        width = float(np.ptp(verts[lm, 0]))
-        centre_x = float(verts[lm[[0, 16]], 0].mean())
-        reach = np.abs(verts[lm, 0] - centre_x)
+        width = float(np.ptp(lm_p[:, 0]))
+        centre_x = float(lm_p[[0, 16], 0].mean())
+        reach = np.abs(lm_p[:, 0] - centre_x)
         rows_lm, fid, bary, row, side = [], [], [], [], []
         for k in range(17):
             if reach[k] < min_x * reach.max():
                 continue
-            p = verts[lm[k]]
+            p = lm_p[k]
             s = 1.0 if p[0] > centre_x else -1.0
             # triangle edges crossing the plane y = p_y, as (triangle, barycentric) points
             d = verts[keep_f, 1] - p[1]  # (F, 3)
@@ -107,9 +137,8 @@ class ContourRows:
             rel = s * (pts[:, 0] - centre_x)
             ok = (rel >= (1 - forward) * reach[k]) & (pts[:, 2] >= p[2] - backward * width)
             ok &= np.abs(pts[:, 0] - p[0]) <= max(forward, 0.3) * reach[k] + backward * width
-            # the landmark vertex itself is always a candidate
-            f0 = int(np.flatnonzero((faces == lm[k]).any(1))[0])
-            b0 = (faces[f0] == lm[k]).astype(np.float64)
+            # the landmark itself is always a candidate (the first of its row)
+            f0, b0 = int(lm_f[k]), lm_b[k].astype(np.float64)
             rows_lm.append(k)
             side.append(s)
             fid.extend([f0, *cf[ok].tolist()])
@@ -175,8 +204,10 @@ def contour_landmarks(model: MorphableModel, rows: ContourRows | None, vertices:
     from talkrig.model.rotation import euler_to_matrix
 
     with torch.no_grad():
-        pix = project(vertices)[0, :, :2].cpu().numpy().astype(np.float64)
-        out = pix[model.landmarks68.cpu().numpy()].copy()
+        lm_f, lm_b = landmark_points(model)
+        tri = model.faces[torch.as_tensor(lm_f)]
+        pts = (vertices[0][tri] * torch.as_tensor(lm_b, dtype=vertices.dtype)[..., None]).sum(1)
+        out = project(pts[None])[0, :, :2].cpu().numpy().astype(np.float64)
         if rows is None:
             return out
         tri = model.faces[torch.as_tensor(rows.face_ids)]
