@@ -11,19 +11,18 @@ the face and over the mouth, classical vs refined, side by side, plus the refine
 speed at 256 px (the fused grouped modulated convolution used here vs the non-fused form).
 
 WHAT "CLASSICAL" IS (``--conditioning``):
-* ``classical`` (experimental): talkrig's own renderer. The first frame is reconstructed, the
-  video's tracked ARKit expression and head motion drive it through ``Animation`` ->
-  ``TalkingHeadRenderer`` exactly as ``talkrig render`` does, and the real frames are cropped
-  the same way (:mod:`talkrig.texture.neural.classical`). The refiner learns render -> real.
-  Its replay of the tracked head pose does not line up with the real frames yet (face PSNR
-  of the classical frames 11-16 dB away from the first frame), so its scores mostly measure
-  that misalignment.
-* ``minimal`` (default; also the fallback when the classical path fails): the
-  real frame low-passed inside the face (4x down/up) with the mouth interior painted as a
-  flat socket (:mod:`talkrig.texture.neural.minimal`). That stand-in is no 3DMM render: its
-  numbers measure how much detail, teeth and mouth the refiner restores from that degradation.
-Masks (face oval, mouth = lips grown by a margin) come from MediaPipe landmarks of the real
-frames in both cases.
+* ``classical`` (default): talkrig's own renderer. ``talkrig prep --model default`` tracks the
+  video and fits the 3DMM to every frame (one identity, per-frame pose and expression); the
+  first frame is reconstructed and given its fitted coefficients, and every frame's fitted
+  coefficients are rendered from it by ``TalkingHeadRenderer`` exactly as ``talkrig render``
+  renders an animation (:mod:`talkrig.texture.neural.classical`); the real frames are cropped
+  the same way. The refiner learns render -> real and is conditioned on the same maps
+  ``talkrig render --refiner`` gives it (render, the renderer's face and mouth masks, source).
+* ``minimal``: no 3DMM - the real frame low-passed inside the face (4x down/up) with the mouth
+  interior painted as a flat socket (:mod:`talkrig.texture.neural.minimal`); it measures how
+  much detail, teeth and mouth the refiner restores from that degradation.
+Face and mouth regions for scoring (face oval; lips grown by a margin) come from MediaPipe
+landmarks of the real frames in both cases.
 """
 
 from __future__ import annotations
@@ -51,7 +50,8 @@ def region_scores(pred: torch.Tensor, clip: dict[str, torch.Tensor]) -> dict[str
     from talkrig.eval.frames import psnr, ssim
 
     out = {}
-    for region, key in (("face", "mask_face"), ("mouth", "loss_mouth")):
+    face_key = "loss_face" if "loss_face" in clip else "mask_face"
+    for region, key in (("face", face_key), ("mouth", "loss_mouth")):
         ps, ss = [], []
         for t in range(pred.shape[0]):
             a, b = to_uint8(pred[t]), to_uint8(clip["target"][t])
@@ -89,12 +89,12 @@ def inference_fps(ckpt: Path, size: int, batch: int, nonfused: bool = False, rep
         ModulatedConv2d.forward = fast
 
 
-def prepare(video: Path, out: Path) -> Path:
+def prepare(video: Path, out: Path, model: str) -> Path:
     """Run ``talkrig prep`` on ``video`` into ``out`` (resumes a finished run at no cost)."""
     import subprocess
 
     cmd = [sys.executable, "-m", "talkrig.cli.main", "prep", str(video), "-o", str(out),
-           "--workers", "1", "--model", "none"]
+           "--workers", "1", "--model", model]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return out
 
@@ -102,11 +102,11 @@ def prepare(video: Path, out: Path) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", type=Path, default=DEV_VIDEO)
-    ap.add_argument("--prepared", type=Path, default=None, help="an existing talkrig prep folder")
-    ap.add_argument("--no-prep", action="store_true", help="train on the raw video, fixed crop")
-    ap.add_argument("--conditioning", default="minimal", choices=("classical", "minimal"),
-                    help="minimal: degraded frames; classical (experimental): talkrig's renderer "
-                         "replays the video on its first frame (falls back to minimal on failure)")
+    ap.add_argument("--prepared", type=Path, default=None,
+                    help="an existing talkrig prep folder of --video (--model default for classical)")
+    ap.add_argument("--conditioning", default="classical", choices=("classical", "minimal"),
+                    help="classical: talkrig's renderer replays the fitted video on its first frame; "
+                         "minimal: degraded frames (see the module docstring)")
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--config", default="128", help="refiner preset to train (tiny|128|256|512)")
     ap.add_argument("--holdout", type=float, default=2.0, help="seconds held out at the end")
@@ -129,21 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     over = {"batch_size": args.batch_size} if args.batch_size else {}
     cfg = RefinerConfig.preset(args.config, **over)
     t0 = time.perf_counter()
-    td, data, cond_kind = None, None, args.conditioning
-    if cond_kind == "classical" and args.prepared is None:
-        try:
-            data = args.video
-            td = open_training_data(data, cfg, holdout_seconds=args.holdout, conditioning="classical")
-        except Exception as exc:  # noqa: BLE001  the benchmark still measures the minimal path
-            print(f"classical conditioning failed ({type(exc).__name__}: {exc}); using minimal",
-                  file=sys.stderr)
-            cond_kind = "minimal"
-    else:
-        cond_kind = "minimal"
-    if td is None:
-        data = args.prepared or (args.video if args.no_prep else prepare(args.video, args.out / "prep"))
-        td = open_training_data(data, cfg, holdout_seconds=args.holdout)
-    cfg = cfg.replace(cond_channels=td.cond_channels)
+    cond_kind = args.conditioning
+    model = "default" if cond_kind == "classical" else "none"
+    data = args.prepared or prepare(args.video, args.out / f"prep_{model}", model)
+    td = open_training_data(data, cfg, holdout_seconds=args.holdout, conditioning=cond_kind,
+                            videos=args.video)
+    cfg = td.config(cfg)
     held = td.heldout[0]
     prep_s = time.perf_counter() - t0
     run = args.out / f"run_{args.config}"
@@ -173,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
             args.out / "untrained_256.safetensors")
     fps = {(b, g): inference_fps(ck256, 256, b, g) for b in (1, 8) for g in (True, False)}
 
-    what = {"classical": "talkrig's classical render (TalkingHeadRenderer replaying the tracked motion)",
+    what = {"classical": "talkrig's classical render (TalkingHeadRenderer replaying the fitted motion)",
             "minimal": "minimal stand-in: low-passed face + flat mouth socket (see docstring)"}[cond_kind]
     print(f"\nrefiner benchmark: {data} ({td.kind}); 'classical' = {what}")
     print(f"  train: {len(td.train)} frames at {cfg.resolution}px, config {args.config}, "

@@ -111,24 +111,33 @@ def render_frames(recon, anim, model: MorphableModel | str | None = None, size: 
 
 
 def _refined_frames(renderer, coeffs, checkpoint: str | Path, batch: int) -> Iterator[np.ndarray]:
-    """Classical frames refined by the neural renderer, ``batch`` at a time."""
-    from talkrig.texture.neural.refiner import load_refiner
+    """Classical frames refined by the neural renderer, ``batch`` at a time. A checkpoint
+    trained on a face framing (``crop_scale``) refines that box of the frame, pasted back
+    with a feathered edge; others refine the whole frame."""
+    from talkrig.texture.neural.refiner import feather, framing_box, load_refiner
 
     ref = load_refiner(checkpoint)
     ref.reset()
-    ref.set_source(renderer.source.image)
-    source = renderer.source.image
+    src = renderer.source
+    recon = renderer.recon
+    x0, y0, side = framing_box(src.crop, recon.bbox, recon.image.shape[:2], ref.cfg.crop_scale,
+                               renderer.size)
+    box = (..., slice(y0, y0 + side), slice(x0, x0 + side))
+    source = src.image[box]
+    ref.set_source(source)
+    alpha = feather(side) if side < renderer.size else torch.ones(1, 1, side, side)
     for i in range(0, coeffs.frames, batch):
         frames, face, mouth = renderer.render_with_masks(coeffs[i:i + batch])
         b = frames.shape[0]
-        maps = {"render": frames.permute(0, 3, 1, 2).float() / 255,
-                "mask_face": face[:, None].float(), "mask_mouth": mouth[:, None].float(),
-                "warped": source.expand(b, -1, -1, -1)}
+        full = frames.permute(0, 3, 1, 2).float() / 255
+        maps = {"render": full[box], "mask_face": face[:, None].float()[box],
+                "mask_mouth": mouth[:, None].float()[box], "warped": source.expand(b, -1, -1, -1)}
         missing = [k for k in ref.condition_names if k not in maps]
         if missing:
             raise InputError(f"refiner checkpoint needs maps talkrig render does not make: {', '.join(missing)}")
         out = ref.refine({k: maps[k] for k in ref.condition_names})
-        yield from (out.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+        full[box] = full[box] * (1 - alpha) + out * alpha
+        yield from (full.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
 
 
 def render_video(recon, anim, path: str | Path, model: MorphableModel | str | None = None,

@@ -148,3 +148,29 @@ def test_render_with_a_refiner_checkpoint(tmp_path, recon, short_anim):
     assert refined.shape == plain.shape
     mse = np.mean((refined.astype(np.float64) - plain) ** 2)
     assert 10 * np.log10(255 ** 2 / mse) > 20  # same picture, softened by the 64 px network
+
+
+def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim):
+    """A checkpoint trained on face crops (``crop_scale``) refines that box of the frame and
+    pastes it back with a feathered edge: outside the box the frames are the classical ones,
+    inside an untrained (identity) refiner keeps the picture."""
+    import talkrig
+    from talkrig.model import load_model
+    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.texture.neural.config import RefinerConfig
+    from talkrig.texture.neural.minimal import MINIMAL_COND
+    from talkrig.texture.neural.refiner import framing_box
+    from talkrig.texture.neural.train import RefinerTrainer
+
+    cfg = RefinerConfig.preset("tiny", cond_channels=dict(MINIMAL_COND), crop_scale=1.5)
+    ckpt = RefinerTrainer(cfg).export(tmp_path / "face.safetensors")
+    plain = np.stack(list(talkrig.api.render_frames(recon, short_anim, size=256)))
+    refined = np.stack(list(talkrig.api.render_frames(recon, short_anim, size=256, refiner=ckpt)))
+    src = TalkingHeadRenderer(load_model(recon.model_name), recon, size=256).source
+    x0, y0, side = framing_box(src.crop, recon.bbox, recon.image.shape[:2], 1.5, 256)
+    assert 0.5 * 256 < side < 256  # a face box, tighter than the head-and-shoulders frame
+    inside = np.zeros(plain.shape[1:3], bool)
+    inside[y0:y0 + side, x0:x0 + side] = True
+    assert np.array_equal(refined[:, ~inside], plain[:, ~inside])
+    diff = refined[:, inside].astype(np.float64) - plain[:, inside]
+    assert 10 * np.log10(255 ** 2 / np.mean(diff ** 2)) > 20

@@ -19,8 +19,11 @@ def train_renderer(
     resume: bool = typer.Option(False, "--resume", help="continue RUN/last.safetensors"),
     init: Optional[Path] = typer.Option(None, "--init", help="start from this checkpoint's weights (fine-tuning)"),
     holdout_seconds: float = typer.Option(0.0, "--holdout-seconds", help="keep the last seconds of each clip out"),
-    conditioning: str = typer.Option("minimal", "--conditioning",
-                                     help="for a video DATA: minimal (degraded frames) or classical (talkrig's renderer)"),
+    conditioning: str = typer.Option("auto", "--conditioning",
+                                     help="classical (talkrig's renderer replays the fitted motion), minimal "
+                                          "(degraded frames), or auto: classical for a video DATA or with --videos"),
+    videos: Optional[Path] = typer.Option(None, "--videos",
+                                          help="with a prep folder and classical: the videos folder (or file) the prep read"),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     device: Optional[str] = typer.Option(None, "--device", help="cpu | cuda (default: cuda when available)"),
 ) -> None:
@@ -46,13 +49,15 @@ def train_renderer(
         cfg = RefinerConfig.preset(config, **overrides)
         if init is not None:  # fine-tuning keeps the base network's shape
             cfg = load_checkpoint(init).config.replace(**overrides)
-    td = open_training_data(data, cfg, holdout_seconds, conditioning)
+    td = open_training_data(data, cfg, holdout_seconds, conditioning, videos)
     if resume or init is not None:
         if list(td.cond_channels.items()) != list(cfg.cond_channels.items()):
             raise InputError(f"{data} carries {', '.join(td.cond_channels)} but the checkpoint needs "
                              f"{', '.join(cfg.cond_channels)}")
+        if init is not None:
+            cfg = cfg.replace(crop_scale=td.crop_scale)
     else:
-        cfg = cfg.replace(cond_channels=td.cond_channels)
+        cfg = td.config(cfg)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file")
 

@@ -40,6 +40,8 @@ class RefinerConfig:
     cond_channels: dict = field(default_factory=lambda: dict(FULL_COND))
     residual_from: str = "render"    # the decoder adds its output to this condition (or "")
     upscale: int = 1                 # 2: super-resolution, conditions at resolution/2
+    crop_scale: float = 0.0          # framing trained on: crop side / face-box side as in
+                                     # render.frames.video_crop (0: whatever frame it is given)
     use_noise: bool = True
     d_base_channels: int = 32
     d_max_channels: int = 128

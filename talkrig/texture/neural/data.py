@@ -6,8 +6,8 @@ Keys (R = ``cfg.resolution``):
     ``source``   (B, 3, R, R) [0, 1]     the subject's source photo (appearance)
     ``target``   (B, 3, R, R) [0, 1]     the real frame (training only)
     ``mask_face`` / ``mask_mouth``       (B, 1, R, R) also weight the L1 loss when present
-    ``loss_mouth`` (optional)            (B, 1, R, R) mouth region for the loss, if it should
-                                         differ from the ``mask_mouth`` condition
+    ``loss_face`` / ``loss_mouth``       (B, 1, R, R) optional face / mouth regions for the loss,
+                                         where they should differ from the ``mask_*`` conditions
 
 On disk (:func:`load_npz_clips`): a folder of ``*.npz`` files, one per clip, each holding those
 keys as arrays with a leading time axis ``(T, H, W, C)`` (or ``(T, H, W)`` for one channel);
@@ -98,7 +98,7 @@ class ClipDataset(Dataset):
         return {k: _load(v[t if v.shape[0] > 1 else 0]) for k, v in clip.items()}
 
 
-OPTIONAL_KEYS = ("mask_face", "mask_mouth", "loss_mouth")
+OPTIONAL_KEYS = ("mask_face", "mask_mouth", "loss_face", "loss_mouth")
 
 
 def needed_keys(cfg: RefinerConfig) -> list[str]:

@@ -97,12 +97,16 @@ def minimal_clip(frames: np.ndarray, landmarks: np.ndarray, size: int, source_in
             "render": degrade(crop, m["mask_face"], m["mask_mouth"]), **m}
 
 
-def track_video(frames: np.ndarray, fps: float = 25.0) -> np.ndarray:
-    """MediaPipe landmarks ``(T, 478, 3)`` pixels for ``frames (T, H, W, 3) uint8``."""
+def track_frames(frames: np.ndarray, fps: float = 25.0):
+    """MediaPipe :class:`~talkrig.data_prep.tracking.Track` of ``frames (T, H, W, 3) uint8``."""
     from talkrig.data_prep.tracking import FaceTracker
 
     session = FaceTracker(max_faces=1).start(fps)
     for i, f in enumerate(frames):
         session.push(f, i)
-    track = session.finish()
-    return track.landmarks
+    return session.finish()
+
+
+def track_video(frames: np.ndarray, fps: float = 25.0) -> np.ndarray:
+    """MediaPipe landmarks ``(T, 478, 3)`` pixels for ``frames (T, H, W, 3) uint8``."""
+    return track_frames(frames, fps).landmarks

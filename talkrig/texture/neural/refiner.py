@@ -165,6 +165,32 @@ def _chw(x: Tensor | np.ndarray) -> Tensor | np.ndarray:
     return x[None] if x.ndim == 3 else x[None, None]
 
 
+def framing_box(frame_crop: np.ndarray, face_bbox: np.ndarray, image_size: tuple[int, int],
+                crop_scale: float, size: int) -> tuple[int, int, int]:
+    """Square ``(x0, y0, side)`` in the pixels of a ``size`` frame showing ``frame_crop`` of the
+    photo (``(x0, y0, x1, y1)``, :func:`~talkrig.render.frames.video_crop`) that frames the face
+    as a refiner trained at ``crop_scale`` saw it; the whole frame when ``crop_scale`` is 0."""
+    from talkrig.render.frames import video_crop
+
+    if crop_scale <= 0:
+        return 0, 0, size
+    sub = video_crop(face_bbox, image_size, crop_scale)
+    k = size / float(frame_crop[2] - frame_crop[0])
+    side = int(min(round((sub[2] - sub[0]) * k), size))
+    x0 = int(np.clip(round((sub[0] - frame_crop[0]) * k), 0, size - side))
+    y0 = int(np.clip(round((sub[1] - frame_crop[1]) * k), 0, size - side))
+    return x0, y0, side
+
+
+def feather(side: int, border: float = 0.08) -> Tensor:
+    """``(1, 1, side, side)`` weight, 1 inside and falling linearly to 0 over the outer
+    ``border`` fraction of the square: pastes a refined crop back without a seam."""
+    r = torch.arange(side, dtype=torch.float32) + 0.5
+    edge = torch.minimum(r, side - r) / max(border * side, 1.0)
+    ramp = edge.clamp(0, 1)
+    return torch.minimum(ramp[:, None], ramp[None, :])[None, None]
+
+
 _CACHE: dict[tuple[str, str], Refiner] = {}
 
 

@@ -3,12 +3,13 @@
 
 * a folder of paired ``*.npz`` clips (format in :mod:`talkrig.texture.neural.data`); the
   conditioning maps are those of ``config.FULL_COND`` found in the first clip;
-* a ``talkrig prep`` output folder (``manifest.jsonl`` / ``shards/``): the aligned face crops
-  with their landmarks, conditioned by the minimal pipeline (:mod:`.minimal`) until the
-  classical renderer's maps are wired in;
-* one video file of a person (per-subject fine-tuning): tracked here; conditioned by the
-  minimal pipeline, or with ``conditioning="classical"`` by talkrig's own classical renderer
-  replaying the video's motion on a reconstruction of its first frame (:mod:`.classical`).
+* a ``talkrig prep`` output folder (``manifest.jsonl`` / ``shards/``): with
+  ``conditioning="classical"`` (prep with ``--model default``), each shard's tracking and fitted
+  coefficients are replayed by talkrig's classical renderer over its source video
+  (:mod:`.classical`; ``videos`` names the folder or file the prep read); with ``minimal``, its
+  aligned face crops and landmarks are degraded by the stand-in of :mod:`.minimal`;
+* one video file of a person (per-subject fine-tuning): tracked (and, for ``classical``,
+  fitted) here, then conditioned the same way.
 
 ``holdout_seconds`` keeps the last seconds of every clip out of training (for evaluation).
 """
@@ -37,6 +38,11 @@ class TrainingData:
     heldout: list[dict[str, torch.Tensor]]
     cond_channels: dict[str, int]
     kind: str
+    crop_scale: float = 0.0  # framing of the clips (config.crop_scale); 0: not a video_crop framing
+
+    def config(self, cfg: RefinerConfig) -> RefinerConfig:
+        """``cfg`` with this data's conditioning maps and framing."""
+        return cfg.replace(cond_channels=self.cond_channels, crop_scale=self.crop_scale)
 
 
 def detect_kind(path: Path) -> str:
@@ -74,8 +80,23 @@ def _split(clip: dict[str, torch.Tensor], holdout: int) -> tuple[dict, dict]:
     return head, tail
 
 
-def prepared_clips(root: Path, size: int) -> list[tuple[dict[str, torch.Tensor], float]]:
-    """Minimal-pipeline clips (and fps) from a ``talkrig prep`` folder's crops and landmarks."""
+def _shard_video(meta: dict, videos: Path | None) -> Path:
+    """The source video of a shard: ``videos`` is the folder ``talkrig prep`` read (clips are
+    stored by their path relative to it) or, for a one-video run, that video itself."""
+    if videos is None:
+        raise InputError("--conditioning classical on a prep folder needs the source videos "
+                         "(--videos: the folder or file that talkrig prep read)")
+    path = videos if videos.is_file() else videos / meta["source"]
+    if not path.is_file():
+        raise InputError(f"{meta['clip_id']}: source video {path} not found")
+    return path
+
+
+def prepared_clips(root: Path, size: int, conditioning: str = "minimal",
+                   videos: Path | None = None) -> list[tuple[dict[str, torch.Tensor], float]]:
+    """Clips (and fps) from a ``talkrig prep`` folder. ``minimal``: its aligned face crops and
+    landmarks; ``classical``: the shards' tracking and fitted coefficients replayed by the
+    classical renderer over the source videos (found under ``videos``)."""
     from talkrig.data_prep.shard import load_shard
     from talkrig.io.video import read_video
 
@@ -85,6 +106,9 @@ def prepared_clips(root: Path, size: int) -> list[tuple[dict[str, torch.Tensor],
     out = []
     for sp in shards:
         data = load_shard(sp)
+        if conditioning == "classical":
+            out.append(_classical_from_shard(data, _shard_video(data["meta"], videos), size))
+            continue
         crops_name = data["meta"].get("crops") or f"{sp.stem}.crop.mp4"
         crops = sp.parent / crops_name
         if not crops.is_file():
@@ -99,7 +123,30 @@ def prepared_clips(root: Path, size: int) -> list[tuple[dict[str, torch.Tensor],
     return out
 
 
-def video_clip(path: Path, size: int, conditioning: str = "minimal") -> tuple[dict[str, torch.Tensor], float]:
+def _classical_from_shard(data: dict, video: Path, size: int) -> tuple[dict[str, torch.Tensor], float]:
+    """Classical clip of one prep shard fitted with a 3DMM (``talkrig prep --model M``)."""
+    from talkrig.data_prep.tracking import Track
+    from talkrig.io.video import read_video
+    from talkrig.model.coefficients import FIELDS, Coefficients
+    from talkrig.texture.neural.classical import classical_clip
+
+    meta = data["meta"]
+    model = meta.get("config", {}).get("model", "none")
+    if model == "none":
+        raise InputError(f"{meta['clip_id']}: prepared with --model none; classical conditioning "
+                         "needs fitted 3DMM coefficients (talkrig prep --model default)")
+    clip = read_video(video)
+    frames = clip.read_frames()
+    t = min(len(frames), int(data["landmarks"].shape[0]))
+    track = Track(landmarks=data["landmarks"][:t], blendshapes=data["blendshapes"][:t],
+                  transform=data["head_transform"][:t], found=data["face_found"][:t],
+                  n_faces=data["n_faces"][:t])
+    coeffs = Coefficients(**{f: torch.from_numpy(np.asarray(data["coef_" + f][:t], np.float32))
+                             for f in FIELDS})
+    return classical_clip(frames[:t], clip.fps, size, track=track, coeffs=coeffs, model=model), clip.fps
+
+
+def video_clip(path: Path, size: int, conditioning: str = "classical") -> tuple[dict[str, torch.Tensor], float]:
     """Clip (and fps) from one video of a person, tracked with MediaPipe; ``conditioning``
     ``minimal`` or ``classical`` (see the module docstring)."""
     from talkrig.errors import NoFaceError
@@ -120,21 +167,25 @@ def video_clip(path: Path, size: int, conditioning: str = "minimal") -> tuple[di
 
 
 def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: float = 0.0,
-                       conditioning: str = "minimal") -> TrainingData:
+                       conditioning: str = "auto", videos: str | Path | None = None) -> TrainingData:
     """Load DATA for ``cfg.resolution``; the result's ``cond_channels`` replace the config's.
-    ``conditioning`` (``minimal`` | ``classical``) applies to a video DATA."""
-    if conditioning not in ("minimal", "classical"):
-        raise InputError(f"conditioning must be minimal or classical, got {conditioning!r}")
+    ``conditioning`` (``minimal`` | ``classical``) applies to a video or a prep folder (which
+    then needs ``videos``, the source the prep read); ``auto``: classical for a video, and for
+    a prep folder when ``videos`` is given, else minimal."""
+    if conditioning not in ("auto", "minimal", "classical"):
+        raise InputError(f"conditioning must be auto, minimal or classical, got {conditioning!r}")
     path = Path(path)
     kind = detect_kind(path)
-    if conditioning == "classical" and kind != "video":
-        raise InputError("--conditioning classical needs DATA to be a video of the person")
+    if conditioning == "auto":
+        conditioning = "classical" if kind == "video" or (kind == "prepared" and videos) else "minimal"
+    if conditioning == "classical" and kind == "npz":
+        raise InputError("--conditioning classical needs a video of the person or a talkrig prep folder")
     if kind == "npz":
         cond = npz_cond_channels(path)
         clips = [(c, 25.0) for c in load_npz_clips(path, cfg.replace(cond_channels=cond)).clips]
     elif kind == "prepared":
         cond = dict(MINIMAL_COND)
-        clips = prepared_clips(path, cfg.resolution)
+        clips = prepared_clips(path, cfg.resolution, conditioning, Path(videos) if videos else None)
     else:
         cond = dict(MINIMAL_COND)
         clips = [video_clip(path, cfg.resolution, conditioning)]
@@ -145,5 +196,7 @@ def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: fl
         if tail["target"].shape[0]:  # float [0, 1] maps, whatever the storage
             held.append({k: v.float() / 255.0 if v.dtype == torch.uint8 else v.float()
                          for k, v in tail.items()})
-    return TrainingData(ClipDataset(train), held, cond, kind)
+    from talkrig.texture.neural.classical import REFINER_CROP_SCALE
 
+    framing = REFINER_CROP_SCALE if conditioning == "classical" else 0.0
+    return TrainingData(ClipDataset(train), held, cond, kind, framing)

@@ -59,8 +59,9 @@ class RefinerTrainer:
         if self.cfg.upscale > 1:
             cond = resize(cond, self.cfg.cond_resolution)
         src, tgt = to_signed("source", b["source"]), to_signed("target", b["target"])
+        face = b["loss_face"] if "loss_face" in b else b.get("mask_face")
         mouth = b["loss_mouth"] if "loss_mouth" in b else b.get("mask_mouth")
-        w = losses.loss_weights(tgt.shape, b.get("mask_face"), mouth,
+        w = losses.loss_weights(tgt.shape, face, mouth,
                                 self.cfg.w_face, self.cfg.w_mouth).to(self.device)
         return cond, src, tgt, w
 
