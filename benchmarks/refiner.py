@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("/tmp/talkrig-refiner-bench"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--adv-start", type=int, default=1000,
+                    help="generator step at which the GAN losses switch on (L1 only before: a "
+                         "short CPU budget goes to the reconstruction first)")
     args = ap.parse_args(argv)
     if args.prepared is None and not args.video.is_file():
         print(f"refiner benchmark: video not found: {args.video}", file=sys.stderr)
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     from talkrig.texture.neural.train import RefinerTrainer, train_refiner
     from talkrig.texture.neural.data import grid_image
 
-    over = {"batch_size": args.batch_size} if args.batch_size else {}
+    over = {"adv_start": args.adv_start, **({"batch_size": args.batch_size} if args.batch_size else {})}
     cfg = RefinerConfig.preset(args.config, **over)
     t0 = time.perf_counter()
     cond_kind = args.conditioning
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             "minimal": "minimal stand-in: low-passed face + flat mouth socket (see docstring)"}[cond_kind]
     print(f"\nrefiner benchmark: {data} ({td.kind}); 'classical' = {what}")
     print(f"  train: {len(td.train)} frames at {cfg.resolution}px, config {args.config}, "
-          f"{tr.step} steps ({tr.nimg} images) in {train_s / 60:.1f} min, {args.threads} threads; "
+          f"{tr.step} steps ({tr.nimg} images, GAN from step {cfg.adv_start}) in {train_s / 60:.1f} min, "
+          f"{args.threads} threads; "
           f"data prep {prep_s:.1f} s")
     print(f"  held out: last {args.holdout:g} s = {n} frames\n")
     print(f"  {'metric':<12} {'classical':>10} {'refined':>10} {'gain':>8}")

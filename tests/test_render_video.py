@@ -147,13 +147,15 @@ def test_render_with_a_refiner_checkpoint(tmp_path, recon, short_anim):
     refined = read_video(out).read_frames()
     assert refined.shape == plain.shape
     mse = np.mean((refined.astype(np.float64) - plain) ** 2)
-    assert 10 * np.log10(255 ** 2 / mse) > 20  # same picture, softened by the 64 px network
+    # the same picture: the zero correction is added at full size, so no 64 px softening
+    # (only the H.264 round trip differs)
+    assert 10 * np.log10(255 ** 2 / mse) > 35
 
 
 def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim):
     """A checkpoint trained on face crops (``crop_scale``) refines that box of the frame and
     pastes it back with a feathered edge: outside the box the frames are the classical ones,
-    inside an untrained (identity) refiner keeps the picture."""
+    inside an untrained (zero-correction) refiner keeps the picture."""
     import talkrig
     from talkrig.model import load_model
     from talkrig.render.frames import TalkingHeadRenderer
@@ -173,4 +175,4 @@ def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim)
     inside[y0:y0 + side, x0:x0 + side] = True
     assert np.array_equal(refined[:, ~inside], plain[:, ~inside])
     diff = refined[:, inside].astype(np.float64) - plain[:, inside]
-    assert 10 * np.log10(255 ** 2 / np.mean(diff ** 2)) > 20
+    assert np.abs(diff).max() <= 1  # a zero correction: the classical frame, to rounding

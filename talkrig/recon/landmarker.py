@@ -269,7 +269,12 @@ class _LandmarkerCache:
     def close_all(self) -> None:
         with self._lock:
             for lm in self._items.values():
-                lm.close()
+                try:
+                    lm.close()
+                except RuntimeError:
+                    # at interpreter exit MediaPipe's dispatcher pool may already be shut down
+                    # (concurrent.futures exits before atexit handlers); the OS frees the graph
+                    lm._impl = None
             self._items.clear()
 
 

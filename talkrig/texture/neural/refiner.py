@@ -93,7 +93,10 @@ class Refiner:
                 called. Any square size; maps are resized to the network's resolution.
         Returns:
             ``(B, 3, H*u, W*u)`` float32 in [0, 1] on the CPU: the input size times the
-            checkpoint's ``upscale`` ``u`` (1, or 2 for super-resolution).
+            checkpoint's ``upscale`` ``u`` (1, or 2 for super-resolution). Maps larger than
+            the network keep their detail: a residual checkpoint's correction (output minus
+            the render it saw) is upsampled and added to the full-size render, rather than
+            the low-resolution output being blown up.
         """
         maps = {k: as_image_tensor(v) for k, v in cond.items()}
         first = maps[self.condition_names[0]] if self.condition_names[0] in maps else None
@@ -118,6 +121,10 @@ class Refiner:
         if self.temporal_blend > 0:
             out = self._blend(out)
         size = h * self.cfg.upscale
+        base = self.cfg.residual_from
+        if size > r and self.cfg.upscale == 1 and base:
+            delta = out - net_in[base].clamp(0, 1)
+            return (maps[base].to(out.device) + resize(delta, size)).clamp(0, 1).cpu()
         out = resize(out, size) if size != r else out
         return out.clamp(0, 1).cpu()
 
