@@ -346,6 +346,22 @@ def test_train_renderer_on_a_prep_folder_holds_out_the_end(shared, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.shared
+def test_train_renderer_on_one_video_is_classical_and_face_framed(shared, tmp_path):
+    """A video DATA defaults to classical conditioning; the checkpoint records the face framing
+    ``talkrig render --refiner`` must cut out."""
+    from talkrig.cli.main import main
+    from talkrig.texture.neural.classical import REFINER_CROP_SCALE
+
+    video = shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")
+    run = tmp_path / "run"
+    assert main(["train-renderer", str(video), "-o", str(run), "--steps", "2"]) == 0
+    cfg = load_checkpoint(run / "refiner.safetensors").config
+    assert cfg.crop_scale == REFINER_CROP_SCALE
+    assert list(cfg.cond_channels) == ["render", "mask_face", "mask_mouth", "warped"]
+
+
+@pytest.mark.slow
+@pytest.mark.shared
 def test_classical_conditioning_replays_the_video_through_the_renderer(shared):
     """The classical path fits the 3DMM to every frame and renders the fits from frame 0 with
     talkrig's renderer: frame 0 (no motion) matches the real crop over the face, and the later
