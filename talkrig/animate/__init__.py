@@ -27,7 +27,8 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
             transcript: str | None = None, emotion: str = "neutral", intensity: float = 1.0,
             pose: str | Path = "natural", seed: int = 0, fps: float = 25.0,
             voice: str | None = None, rate: int | None = None, tts_engine: str = "espeak",
-            engine: str = "rules", checkpoint: str | Path | None = None) -> Animation:
+            engine: str = "rules", checkpoint: str | Path | None = None,
+            workers: int | None = None) -> Animation:
     """Animate a face from text (spoken by TTS) or from speech audio.
 
     Args:
@@ -43,6 +44,9 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
         fps: video frame rate.
         voice, rate: TTS voice/language (e.g. ``en-us``, ``de``, ``en-us+f3``) and words/minute.
         engine: ``rules`` (default) or ``learned`` (needs ``checkpoint``).
+        workers: processes for word recognition (audio without transcript). ``None``: two
+            where the CPUs allow, one inside worker processes or threads (or as
+            ``$TALKRIG_RECOGNIZE_WORKERS`` says); ``1``: this process only. Same result either way.
     Returns:
         :class:`Animation`.
     """
@@ -50,7 +54,7 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
     from talkrig.errors import InputError
 
     speech = speech_from_inputs(text=text, audio=audio, transcript=transcript, voice=voice,
-                                rate=rate, tts_engine=tts_engine)
+                                rate=rate, tts_engine=tts_engine, workers=workers)
     anim = animate_speech(speech, emotion=emotion, intensity=intensity, pose=pose, seed=seed, fps=fps)
     if engine == "rules":
         return anim

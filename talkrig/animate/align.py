@@ -4,9 +4,11 @@
   (``set_align_text`` + decode gives words, ``set_alignment`` + decode again gives phones).
   Its phone pass fails on long utterances, so the word pass runs over the whole file and the
   phone pass over chunks of at most ~5 s cut at the word boundaries it found.
-* :func:`recognize` - no transcript: large-vocabulary word recognition with the shipped
-  language model, then forced alignment of the hypothesis (free phone recognition is poor,
-  see shared/NOTES.md).
+* :func:`recognize` - no transcript: the audio is cut in the middle of pauses into pieces of
+  >= 4 s; each piece gets large-vocabulary word recognition with the shipped language model
+  and a phone alignment of the hypothesis over the recognizer's own word segmentation (free
+  phone recognition is poor, see shared/NOTES.md). Pieces decode in 2 forked processes by
+  default; the result is the same with one.
 * Anything that fails degrades to :func:`energy_segments` (voiced stretches as open vowels,
   quiet stretches as ``SIL``) so the mouth still follows the voice.
 
@@ -50,6 +52,9 @@ PAD_S = 0.2  # silence added before and after every decoded stretch (see module 
 # took 1.7x less CPU than pocketsphinx's defaults and found p/b/m, boundaries and pauses as well
 # or better (benchmarks/RESULTS.md); the hypothesis is only a scaffold for the alignment.
 _RECOGNIZE_OPTS = {"fwdflat": False, "bestpath": False, "maxhmmpf": 5000, "maxwpf": 10}
+_PIECE_S = 4.0  # recognize(): shortest piece between two pause cuts
+_MIN_LAST_S = 1.0  # ... and no cut closer than this to the end
+MAX_WORKERS = 2  # recognize(): decoding processes by default
 _DECODERS: dict[str, object] = {}
 _LOCK = threading.RLock()
 
@@ -245,23 +250,154 @@ def _align_chunk(dec, audio, sample_rate, segs, indexed, words, c0, c1, depth=0)
     return phones, inner
 
 
-def recognize(audio: np.ndarray, sample_rate: int = 16000) -> Speech:
-    """Timings without a transcript: recognise words, then align to the hypothesis."""
+def recognize(audio: np.ndarray, sample_rate: int = 16000, workers: int | None = None) -> Speech:
+    """Timings without a transcript.
+
+    The audio is cut in the middle of its pauses (:func:`pause_cuts`) into pieces of at least
+    :data:`_PIECE_S`; each piece is decoded by the word recognizer and its hypothesis aligned
+    to phones, with the recognizer's own word segmentation as the scaffold (no separate word
+    alignment pass). Pieces are independent, so ``workers`` processes can decode them in
+    parallel (see :func:`recognition_workers`; ``None``: automatic, ``1``: in this process);
+    the result does not depend on ``workers``.
+    """
     if sample_rate != 16000:
         raise ValueError("recognize() expects 16 kHz audio")
-    dec = _decoder("recognize")
-    with _LOCK:
-        try:
-            _decode(dec, _pcm16(audio))
-            hyp = dec.hyp()
-            text = hyp.hypstr if hyp is not None else ""
-        except RuntimeError:
-            text = ""
-    if not transcript_words(text):
+    cuts = pause_cuts(audio, sample_rate)
+    pieces = [(np.ascontiguousarray(audio[int(round(a * sample_rate)):int(round(b * sample_rate))]), a)
+              for a, b in zip(cuts[:-1], cuts[1:])]
+    n = recognition_workers(workers, len(pieces))
+    results = _map_parallel(pieces, n) if n > 1 else None
+    if results is None:
+        with _LOCK:
+            results = [_recognize_piece(p, t0) for p, t0 in pieces]
+    phones, spoken = [], []
+    for (piece, t0), res in zip(pieces, results):
+        if res is None:  # nothing recognised: the piece's loudness gives the timings
+            res = ([(a + t0, b + t0, ph) for a, b, ph in energy_segments(piece, sample_rate).phonemes], [])
+        phones += res[0]
+        spoken += res[1]
+    if not spoken:
         return energy_segments(audio, sample_rate)
-    speech = align(audio, text, sample_rate)
-    speech.source = "recognize" if speech.source == "align" else speech.source
-    return speech
+    return Speech(audio=audio, sample_rate=sample_rate, phonemes=_cover(phones, len(audio) / sample_rate),
+                  words=spoken, source="recognize")
+
+
+def pause_cuts(audio: np.ndarray, sample_rate: int = 16000, min_piece_s: float | None = None) -> list[float]:
+    """Times ``[0, ..., duration]`` that cut ``audio`` in the middle of pauses found by
+    :func:`~talkrig.animate.loudness.voice_activity` (>= 150 ms below its threshold), each
+    piece at least ``min_piece_s`` (default :data:`_PIECE_S`) long. Speech is never cut
+    elsewhere: a long stretch without a pause stays one piece."""
+    from talkrig.animate.loudness import HOP_S, runs, voice_activity
+
+    min_piece_s = _PIECE_S if min_piece_s is None else min_piece_s
+    duration = len(audio) / sample_rate
+    _, active = voice_activity(audio, sample_rate)
+    cuts = [0.0]
+    for a, b, voiced in runs(active):
+        mid = (a + b) / 2 * HOP_S
+        if (not voiced and a > 0 and b < len(active) and mid - cuts[-1] >= min_piece_s
+                and duration - mid >= _MIN_LAST_S):
+            cuts.append(mid)
+    return cuts + [duration]
+
+
+def recognition_workers(workers: int | None, n_pieces: int = 2) -> int:
+    """Processes to decode with. ``None`` means: up to :data:`MAX_WORKERS`, bounded by the CPUs
+    this process may use, ``$TALKRIG_RECOGNIZE_WORKERS`` if set, and 1 inside a worker process
+    (a data_prep pool, a daemon, a non-main thread) or where ``fork`` is unavailable, so
+    parallel callers do not multiply processes."""
+    import multiprocessing as mp
+    import os
+
+    if workers is None:
+        env = os.environ.get("TALKRIG_RECOGNIZE_WORKERS", "").strip()
+        if env:
+            workers = int(env)
+        elif (mp.parent_process() is not None or mp.current_process().daemon
+              or threading.current_thread() is not threading.main_thread()
+              or "fork" not in mp.get_all_start_methods()):
+            workers = 1
+        else:
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+            workers = min(MAX_WORKERS, cpus)
+    return max(1, min(int(workers), n_pieces))
+
+
+_POOL: dict[str, object] = {}
+
+
+def _map_parallel(pieces: list, n: int) -> list | None:
+    """:func:`_recognize_piece` over ``pieces`` in a persistent pool of ``n`` forked processes
+    (forked once per process, after both decoders are loaded, so workers start at no cost and
+    share the models copy-on-write). None if the pool cannot be used (the caller then decodes
+    serially)."""
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    with _LOCK:
+        pool = _POOL.get("pool")
+        if pool is None or _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
+            if pool is not None and _POOL.get("pid") == os.getpid():
+                pool.shutdown(wait=False, cancel_futures=True)
+            _decoder("recognize")
+            _decoder("align")
+            try:
+                pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork"))
+            except (OSError, ValueError):
+                return None
+            _POOL.update(pool=pool, n=n, pid=os.getpid())
+            import atexit
+
+            atexit.register(_close_pool, os.getpid())
+        # Longest pieces first, so the last piece to finish is a short one.
+        order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i][0]))
+        try:
+            futures = {i: pool.submit(_recognize_piece, *pieces[i]) for i in order}
+            return [futures[i].result() for i in range(len(pieces))]
+        except (BrokenProcessPool, OSError):
+            _POOL.clear()
+            return None
+
+
+def _close_pool(pid: int) -> None:
+    """Shut the pool down before interpreter teardown (else its manager thread complains)."""
+    import os
+
+    pool = _POOL.pop("pool", None)
+    if pool is not None and pid == os.getpid():
+        pool.shutdown(wait=True)
+
+
+def _recognize_piece(piece: np.ndarray, t0: float) -> tuple[list, list] | None:
+    """Phones and words (absolute times: ``t0`` is the piece's start) of one piece, or None
+    when the recognizer heard no words."""
+    dec = _decoder("recognize")
+    try:
+        # No silence padding here (unlike the alignment passes): on three 60 s TTS files it
+        # cost p/b/m closures and pauses; pieces begin and end mid-pause anyway.
+        _decode(dec, _pcm16(piece))
+        segs = [(s.start_frame * FRAME_S + FRAME_OFFSET_S, (s.end_frame + 1) * FRAME_S + FRAME_OFFSET_S, s.word)
+                for s in dec.seg() or []]
+    except RuntimeError:
+        return None
+    words = [re.sub(r"\(\d+\)$", "", w) for _, _, w in segs if not _is_filler(w)]
+    if not words:
+        return None
+    # The recognizer's segments are the word scaffold: phones come from forced alignment of
+    # <= ~5 s stretches of the hypothesis, cut at its pauses (see align()).
+    adec = _decoder("align")
+    indexed = _index_words(segs, words)
+    duration = len(piece) / 16000
+    cuts = _chunks(segs, duration)
+    phones, spoken = [], []
+    for c0, c1 in zip(cuts[:-1], cuts[1:]):
+        p, w = _align_chunk(adec, piece, 16000, segs, indexed, words, c0, c1)
+        phones += p
+        spoken += w
+    return ([(a + t0, b + t0, p) for a, b, p in phones if a < duration and b > 0],
+            [(a + t0, b + t0, w) for a, b, w in spoken])
 
 
 def _cover(phones: list, duration: float) -> list[tuple[float, float, str]]:

@@ -17,9 +17,11 @@ from talkrig.model.arkit import ARKIT_52
 
 def speech_from_inputs(text: str | None = None, audio: str | Path | np.ndarray | None = None,
                        transcript: str | None = None, voice: str | None = None,
-                       rate: int | None = None, tts_engine: str = "espeak") -> Speech:
+                       rate: int | None = None, tts_engine: str = "espeak",
+                       workers: int | None = None) -> Speech:
     """Get audio and timings: TTS for ``text``; alignment (with ``transcript``) or recognition
-    for ``audio`` (a path or 16 kHz float32 samples)."""
+    for ``audio`` (a path or 16 kHz float32 samples; ``workers``: decoding processes for
+    recognition, see :func:`talkrig.animate.align.recognition_workers`)."""
     if (text is None) == (audio is None):
         raise InputError("give exactly one of text or audio")
     if text is not None:
@@ -38,7 +40,7 @@ def speech_from_inputs(text: str | None = None, audio: str | Path | np.ndarray |
         raise InputError("audio is shorter than 50 ms")
     if transcript is not None and transcript.strip():
         return align(samples, transcript, sr)
-    return recognize(samples, sr)
+    return recognize(samples, sr, workers=workers)
 
 
 def audio_pauses(audio: np.ndarray, sample_rate: int = 16000, min_pause_s: float = 0.15) -> list[tuple[float, float]]:

@@ -1,0 +1,72 @@
+"""Recognition without a transcript: pause cuts and parallel decoding of the pieces."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from talkrig.animate import align as A
+from talkrig.animate.loudness import HOP_S, voice_activity
+from talkrig.animate.tts import synthesize
+
+SENTENCES = ["Bob bought a big blue balloon, but it popped.",
+             "Please call Stella and ask her to bring these things with her from the store.",
+             "My mother made marmalade, maybe more than we need."]
+
+
+@pytest.fixture(scope="module")
+def speech():
+    """~12 s of TTS speech: three sentences with 0.4 s of silence between them."""
+    gap = np.zeros(int(0.4 * 16000), np.float32)
+    parts = []
+    for s in SENTENCES:
+        parts += [synthesize(s).audio, gap]
+    return np.concatenate(parts)
+
+
+def test_cuts_fall_in_pauses(speech):
+    cuts = A.pause_cuts(speech)
+    assert cuts[0] == 0.0 and cuts[-1] == pytest.approx(len(speech) / 16000)
+    assert len(cuts) >= 3  # at least two pieces, so two processes have work
+    _, active = voice_activity(speech)
+    for c in cuts[1:-1]:
+        assert not active[int(round(c / HOP_S))], c  # a cut is in a pause, never in speech
+    assert all(b - a >= A._PIECE_S for a, b in zip(cuts[:-2], cuts[1:-1]))
+
+
+def test_parallel_and_serial_recognition_agree(speech):
+    serial = A.recognize(speech, workers=1)
+    parallel = A.recognize(speech, workers=2)
+    assert serial.source == parallel.source == "recognize"
+    assert parallel.phonemes == serial.phonemes and parallel.words == serial.words
+    assert A.recognize(speech, workers=2).phonemes == serial.phonemes  # pool reused, same result
+    assert len(serial.words) >= 10
+    # the pieces' phones tile the audio and the p/b/m of "Bob bought a big blue balloon" show up
+    assert serial.phonemes[0][0] == 0.0 and serial.phonemes[-1][1] == pytest.approx(len(speech) / 16000)
+    first = [p for a, _, p in serial.phonemes if a < 3.0]
+    assert sum(p in ("P", "B", "M") for p in first) >= 3
+
+
+@pytest.mark.shared
+def test_parallel_recognition_of_real_speech(shared):
+    from talkrig.io.audio import load_audio
+
+    audio, _ = load_audio(shared("dev", "audio", "sadtalker_RD_Radio31_000.wav"))
+    assert len(A.pause_cuts(audio)) >= 3
+    serial = A.recognize(audio, workers=1)
+    assert A.recognize(audio, workers=2).phonemes == serial.phonemes
+    assert serial.source == "recognize" and len(serial.words) >= 10
+
+
+def test_worker_count_policy(monkeypatch):
+    monkeypatch.delenv("TALKRIG_RECOGNIZE_WORKERS", raising=False)
+    assert A.recognition_workers(1, 5) == 1
+    assert A.recognition_workers(4, 3) == 3  # never more processes than pieces
+    assert 1 <= A.recognition_workers(None, 5) <= A.MAX_WORKERS
+    out = []
+    t = threading.Thread(target=lambda: out.append(A.recognition_workers(None, 5)))
+    t.start()
+    t.join()
+    assert out == [1]  # no pools from worker threads
+    monkeypatch.setenv("TALKRIG_RECOGNIZE_WORKERS", "1")
+    assert A.recognition_workers(None, 5) == 1
