@@ -29,7 +29,7 @@ from talkrig.render.fragments import Fragments
 from talkrig.render.interpolate import interpolate_compact
 from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
-from talkrig.texture.mouth import mouth_shade, triangle_classes
+from talkrig.texture.mouth import arch_coordinate, mouth_shade, triangle_classes
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
 # the head): their pixels take the smooth extension of the head's flow, which decays with
@@ -50,6 +50,7 @@ class FrameSource:
     tri_class: Tensor     # (F,) int8 class per triangle (0 skin, 1-4 mouth, NECK)
     fade: Tensor          # (1, 1, S, S) border weight
     head_px: float        # head size in output pixels (scale of the flow falloff)
+    arch_mm: Tensor       # (N,) position along the dental arch, mm (0 off the teeth)
 
 
 def video_crop(bbox: np.ndarray, image_size: tuple[int, int], scale: float = 2.3,
@@ -176,7 +177,8 @@ class TalkingHeadRenderer:
         head_px = float((r.bbox[2] - r.bbox[0]) * s / (crop[2] - crop[0]))
         return FrameSource(image=crop_image(r.image, crop, s), crop=crop, camera=cam, src_pix=pos[0, :, :2],
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
-                           tri_class=cls, fade=border_fade(s, s), head_px=head_px)
+                           tri_class=cls, fade=border_fade(s, s), head_px=head_px,
+                           arch_mm=arch_coordinate(m, 10.0 / self._cm))
 
     # -- per frame ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -243,8 +245,9 @@ class TalkingHeadRenderer:
             n_c = interpolate_compact(normals, frags, self.faces)[mouth]
             lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
             behind = frags.depth_c[mouth] - lip_depth
+            arch = interpolate_compact(src.arch_mm[None, :, None].expand(t, -1, -1), frags, self.faces)
             pc[mouth] = mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
-                                    depth_scale=self._cm)
+                                    depth_scale=self._cm, arch_mm=arch[mouth, 0])
         colour = colour.index_copy(0, px, pc)
         frames = colour.reshape(t, s, s, 3)
         if self.debug:  # side by side: the frame, and the frame under a shaded mesh
