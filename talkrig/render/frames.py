@@ -118,6 +118,12 @@ def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol
     return seen.float()
 
 
+def _subset(frags: Fragments, sel: Tensor) -> Fragments:
+    """The covered pixels ``sel`` (bool over ``frags.pix``) of compact fragments."""
+    return Fragments(frags.tri_id, frags.pix[sel], frags.tri[sel], frags.bary_c[sel],
+                     frags.depth_c[sel], frags.size)
+
+
 class TalkingHeadRenderer:
     """Synthesises frames for one reconstructed photo.
 
@@ -242,12 +248,13 @@ class TalkingHeadRenderer:
             # poking through a chin of an unusual identity) the warped photo stays.
             mouth[mouth.clone()] = self._in_lip_opening(pos, frags, mouth)
         if mouth.any():
-            n_c = interpolate_compact(normals, frags, self.faces)[mouth]
+            sub = _subset(frags, mouth)  # interpolate the few mouth pixels only
+            n_c = interpolate_compact(normals, sub, self.faces)
             lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
             behind = frags.depth_c[mouth] - lip_depth
-            arch = interpolate_compact(src.arch_mm[None, :, None].expand(t, -1, -1), frags, self.faces)
+            arch = interpolate_compact(src.arch_mm[None, :, None].expand(t, -1, -1), sub, self.faces)
             pc[mouth] = mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
-                                    depth_scale=self._cm, arch_mm=arch[mouth, 0])
+                                    depth_scale=self._cm, arch_mm=arch[:, 0])
         colour = colour.index_copy(0, px, pc)
         frames = colour.reshape(t, s, s, 3)
         if self.debug:  # side by side: the frame, and the frame under a shaded mesh
@@ -269,9 +276,7 @@ class TalkingHeadRenderer:
         vis = interpolate_compact(self.source.src_visible[None, :, None].expand(t, -1, -1), frags,
                                   self.faces)[:, 0]
         ok = (cls == 0) & (vis > 0.5)
-        sub = Fragments(frags.tri_id, frags.pix[ok], frags.tri[ok], frags.bary_c[ok],
-                        frags.depth_c[ok], frags.size)
-        xy = interpolate_compact(self.source.src_pix[None].expand(t, -1, -1), sub, self.faces)
+        xy = interpolate_compact(self.source.src_pix[None].expand(t, -1, -1), _subset(frags, ok), self.faces)
         return ok, xy
 
     @staticmethod
