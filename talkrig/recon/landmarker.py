@@ -11,10 +11,12 @@ plus MediaPipe's relative depth ``z`` in the same pixel scale (smaller = closer 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401  (its exit hook must be registered before ours)
 import contextlib
 import hashlib
 import importlib.resources
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,12 +170,19 @@ class FaceLandmarker:
         self.video = video
         self.detect_max_side = detect_max_side
         self._lock = threading.Lock()  # MediaPipe graphs are not re-entrant
+        _LIVE.add(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
-        if self._impl is not None:
-            self._impl.close()
-            self._impl = None
+        impl, self._impl = self._impl, None
+        if impl is None:
+            return
+        try:
+            impl.close()
+        except RuntimeError:
+            # MediaPipe's dispatcher pool is already shut down (interpreter exit): the OS frees
+            # the graph; drop the handle so MediaPipe's own __del__ does not retry and print.
+            impl._handle = None
 
     def __enter__(self) -> "FaceLandmarker":
         return self
@@ -250,6 +259,22 @@ def _is_rgb8(a) -> bool:
     return isinstance(a, np.ndarray) and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3
 
 
+#: Every open landmarker, closed while MediaPipe's dispatcher threads still run (see below).
+_LIVE: "weakref.WeakSet[FaceLandmarker]" = weakref.WeakSet()
+
+
+def _close_live() -> None:
+    for lm in list(_LIVE):
+        lm.close()
+
+
+# concurrent.futures shuts its worker pools down in a threading exit hook, before atexit
+# handlers run; closing MediaPipe graphs needs those pools, so close them in an earlier hook.
+if hasattr(threading, "_register_atexit"):
+    threading._register_atexit(_close_live)
+atexit.register(_close_live)
+
+
 class _LandmarkerCache:
     """Per-process cache of landmarkers keyed by configuration; closes them at exit."""
 
@@ -269,12 +294,7 @@ class _LandmarkerCache:
     def close_all(self) -> None:
         with self._lock:
             for lm in self._items.values():
-                try:
-                    lm.close()
-                except RuntimeError:
-                    # at interpreter exit MediaPipe's dispatcher pool may already be shut down
-                    # (concurrent.futures exits before atexit handlers); the OS frees the graph
-                    lm._impl = None
+                lm.close()
             self._items.clear()
 
 

@@ -20,13 +20,14 @@ scoring regions from the real frame's landmarks: ``loss_face`` (face oval) and `
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
+from itertools import chain, islice
 
 import numpy as np
 import torch
 
+from talkrig.errors import InputError
 from talkrig.texture.neural.minimal import frame_masks, track_frames
-
-
 
 #: Face framing of the refiner's training crops (crop side / face-box side, as ``video_crop``):
 #: tighter than ``talkrig render``'s head and shoulders (2.3), so the network's pixels go to the face.
@@ -56,13 +57,15 @@ def fitted_replay(first_frame: np.ndarray, coeffs, model: str = "default"):
     return recon, targets
 
 
-def classical_clip(frames: np.ndarray, fps: float, size: int, track=None, coeffs=None,
+def classical_clip(frames: np.ndarray | Iterable[np.ndarray], fps: float, size: int, track=None, coeffs=None,
                    model: str = "default", batch: int = 8,
                    crop_scale: float = REFINER_CROP_SCALE) -> dict[str, torch.Tensor]:
     """Training/eval clip of ``frames (T, H, W, 3) uint8`` whose ``render`` is talkrig's
     classical render of each frame's fitted coefficients (keys in the module docstring).
 
-    ``track`` and ``coeffs`` (a ``talkrig prep`` shard's) are computed here when not given.
+    ``track`` and ``coeffs`` (a ``talkrig prep`` shard's) are computed here when not given;
+    with both given, ``frames`` may be any iterable of frames (a decoder streaming a long
+    video: only the crops are kept).
     ``crop_scale``: crop side over face-box side (``talkrig render`` uses 2.3, head and
     shoulders; the refiner is trained on a tighter face crop).
     """
@@ -70,19 +73,25 @@ def classical_clip(frames: np.ndarray, fps: float, size: int, track=None, coeffs
     from talkrig.model import load_model
     from talkrig.render.frames import TalkingHeadRenderer, crop_image
 
-    if track is None:
-        track = track_frames(frames, fps)
-    if coeffs is None:
-        h, w = frames.shape[1:3]
-        coeffs = VideoFitter(model).fit(track, w, h)
-    recon, targets = fitted_replay(frames[0], coeffs, model)
+    if track is None or coeffs is None:
+        frames = np.asarray(frames)
+        track = track_frames(frames, fps) if track is None else track
+        if coeffs is None:
+            h, w = frames.shape[1:3]
+            coeffs = VideoFitter(model).fit(track, w, h)
+    stream = iter(frames)
+    first = next(stream)
+    recon, targets = fitted_replay(first, coeffs, model)
     renderer = TalkingHeadRenderer(load_model(recon.model_name), recon, size=size, crop_scale=crop_scale)
     parts = [renderer.render_with_masks(targets[i:i + batch]) for i in range(0, targets.frames, batch)]
     render = torch.cat([p[0] for p in parts]).permute(0, 3, 1, 2).float() / 255.0
     cond_face = torch.cat([p[1] for p in parts])[:, None].float()
     cond_mouth = torch.cat([p[2] for p in parts])[:, None].float()
     crop = renderer.source.crop
-    target = torch.cat([crop_image(f, crop, size) for f in frames]).clamp(0, 1)
+    crops = [crop_image(f, crop, size) for f in islice(chain([first], stream), targets.frames)]
+    if len(crops) != targets.frames:
+        raise InputError(f"classical clip: {targets.frames} fitted frames but {len(crops)} video frames")
+    target = torch.cat(crops).clamp(0, 1)
     lm = (track.landmarks[:, :, :2] - crop[None, None, :2]) * (size / float(crop[2] - crop[0]))
     masks = [frame_masks(l, size) for l in lm]
     loss = {k: torch.from_numpy(np.stack([mk[k] for mk in masks])).float()[:, None]

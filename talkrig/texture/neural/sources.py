@@ -135,15 +135,14 @@ def _classical_from_shard(data: dict, video: Path, size: int) -> tuple[dict[str,
     if model == "none":
         raise InputError(f"{meta['clip_id']}: prepared with --model none; classical conditioning "
                          "needs fitted 3DMM coefficients (talkrig prep --model default)")
-    clip = read_video(video)
-    frames = clip.read_frames()
-    t = min(len(frames), int(data["landmarks"].shape[0]))
+    clip = read_video(video)  # streamed: a long source video is never held in memory
+    t = min(clip.n_frames, int(data["landmarks"].shape[0]))
     track = Track(landmarks=data["landmarks"][:t], blendshapes=data["blendshapes"][:t],
                   transform=data["head_transform"][:t], found=data["face_found"][:t],
                   n_faces=data["n_faces"][:t])
     coeffs = Coefficients(**{f: torch.from_numpy(np.asarray(data["coef_" + f][:t], np.float32))
                              for f in FIELDS})
-    return classical_clip(frames[:t], clip.fps, size, track=track, coeffs=coeffs, model=model), clip.fps
+    return classical_clip(clip.frames(0, t), clip.fps, size, track=track, coeffs=coeffs, model=model), clip.fps
 
 
 def video_clip(path: Path, size: int, conditioning: str = "classical") -> tuple[dict[str, torch.Tensor], float]:
