@@ -70,3 +70,23 @@ def test_worker_count_policy(monkeypatch):
     assert out == [1]  # no pools from worker threads
     monkeypatch.setenv("TALKRIG_RECOGNIZE_WORKERS", "1")
     assert A.recognition_workers(None, 5) == 1
+
+
+def test_recognition_vocabulary_is_the_language_models_most_probable_words(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    from pocketsphinx import get_model_path
+
+    monkeypatch.setenv("TALKRIG_CACHE", str(tmp_path))
+    path = A.recognition_dict(500)
+    assert path.parent.parent == tmp_path
+    lines = path.read_text().splitlines()
+    words = {re.sub(r"\(\d+\)$", "", ln.split()[0]) for ln in lines}
+    assert len(words) == 500
+    assert {"the", "and", "you", "people"} <= words and not {"mongolia", "audits"} & words
+    full = set((Path(get_model_path()) / "en-us" / "cmudict-en-us.dict").read_text().splitlines())
+    assert set(lines) <= full  # pronunciations copied unchanged, alternates included
+    assert "the(2)" in {ln.split()[0] for ln in lines}
+    mtime = path.stat().st_mtime_ns
+    assert A.recognition_dict(500) == path and path.stat().st_mtime_ns == mtime  # cached

@@ -5,10 +5,11 @@
   Its phone pass fails on long utterances, so the word pass runs over the whole file and the
   phone pass over chunks of at most ~5 s cut at the word boundaries it found.
 * :func:`recognize` - no transcript: the audio is cut in the middle of pauses into pieces of
-  >= 4 s; each piece gets large-vocabulary word recognition with the shipped language model
-  and a phone alignment of the hypothesis over the recognizer's own word segmentation (free
-  phone recognition is poor, see shared/NOTES.md). Pieces decode in 2 forked processes by
-  default; the result is the same with one.
+  >= 4 s; each piece gets word recognition with the shipped language model (over its 20,000
+  most probable words, :func:`recognition_dict`) and a phone alignment of the hypothesis over
+  the recognizer's own word segmentation (free phone recognition is poor, see
+  shared/NOTES.md). Pieces decode in 2 forked processes by default; the result is the same
+  with one.
 * Anything that fails degrades to :func:`energy_segments` (voiced stretches as open vowels,
   quiet stretches as ``SIL``) so the mouth still follows the voice.
 
@@ -48,10 +49,13 @@ FRAME_OFFSET_S = 0.0078
 _CHUNK_S = 5.0
 PAD_S = 0.2  # silence added before and after every decoded stretch (see module docstring)
 # Word recognition without a transcript: no second (flat-lexicon) pass and no lattice
-# rescoring, at most 5000 active HMMs and 10 word exits per frame. On 60 s of TTS speech this
-# took 1.7x less CPU than pocketsphinx's defaults and found p/b/m, boundaries and pauses as well
-# or better (benchmarks/RESULTS.md); the hypothesis is only a scaffold for the alignment.
-_RECOGNIZE_OPTS = {"fwdflat": False, "bestpath": False, "maxhmmpf": 5000, "maxwpf": 10}
+# rescoring, at most 3000 active HMMs and 10 word exits per frame, and a vocabulary of the
+# language model's RECOGNIZE_VOCAB most probable words instead of all 134k CMUdict entries (see
+# :func:`recognition_dict`). On three 60 s TTS files this took ~2.5x less CPU than
+# pocketsphinx's defaults and found p/b/m, boundaries and pauses as well (benchmarks/RESULTS.md):
+# the hypothesis is only a scaffold for the phone alignment, so rare words matter little.
+_RECOGNIZE_OPTS = {"fwdflat": False, "bestpath": False, "maxhmmpf": 3000, "maxwpf": 10}
+RECOGNIZE_VOCAB = 20000
 _PIECE_S = 4.0  # recognize(): shortest piece between two pause cuts
 _MIN_LAST_S = 1.0  # ... and no cut closer than this to the end
 MAX_WORKERS = 2  # recognize(): decoding processes by default
@@ -68,8 +72,38 @@ def _decoder(kind: str = "align"):
 
     if kind not in _DECODERS:
         opts = {"align_nofiller": {"fsgusefiller": False}, "recognize": _RECOGNIZE_OPTS}.get(kind, {})
+        if kind == "recognize":
+            opts = {**opts, "dict": str(recognition_dict())}
         _DECODERS[kind] = Decoder(loglevel="FATAL", **opts)
     return _DECODERS[kind]
+
+
+def recognition_dict(vocab: int = RECOGNIZE_VOCAB):
+    """Path of a pronunciation dictionary holding the ``vocab`` words of pocketsphinx's CMUdict
+    that its en-us language model finds most probable as unigrams (with all their alternate
+    pronunciations). Written once into talkrig's cache (~0.2 s); a smaller lexicon tree is
+    what makes recognition cheaper."""
+    from pathlib import Path
+
+    from pocketsphinx import NGramModel, get_model_path
+
+    from talkrig.io.files import atomic_path
+    from talkrig.model.registry import cache_dir, source_key
+
+    model = Path(get_model_path()) / "en-us"
+    lm_path, dict_path = model / "en-us.lm.bin", model / "cmudict-en-us.dict"
+    out = cache_dir() / "pocketsphinx" / f"recognize-{vocab}-{source_key(lm_path)}-{source_key(dict_path)}.dict"
+    if out.is_file():
+        return out
+    lines = dict_path.read_text(encoding="utf-8").splitlines()
+    base = [re.sub(r"\(\d+\)$", "", ln.split(maxsplit=1)[0]) if ln.strip() else "" for ln in lines]
+    lm = NGramModel.readfile(str(lm_path))
+    words = sorted({w for w in base if w}, key=lambda w: (-lm.prob([w]), w))
+    keep = set(words[:vocab])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out) as tmp:
+        tmp.write_text("".join(ln + "\n" for ln, w in zip(lines, base) if w in keep), encoding="utf-8")
+    return out
 
 
 def _pcm16(audio: np.ndarray, pad_s: float = 0.0) -> bytes:
