@@ -5,7 +5,7 @@ the face crop with the fitted mesh and landmarks over it (blue: detected iBUG 68
 fitted model's 68), the re-render with the model's albedo under the fitted light, the re-render
 with the extracted texture, the skin mask, and the UV texture; plus ``<photo>_<model>_texture.png``.
 
-    python examples/recon_overlays.py [--out recon_overlays] [--models default,ict]
+    python examples/recon_overlays.py [--out recon_overlays] [--models default,ict] [--landmarks68 dlib]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default="recon_overlays")
     ap.add_argument("--models", default="default,ict")
+    ap.add_argument("--landmarks68", default="mediapipe", help="mediapipe or dlib (optional extra)")
     ap.add_argument("--shared", default=os.environ.get("TALKRIG_SHARED", str(Path(__file__).resolve().parents[1].parent / "shared")))
     args = ap.parse_args()
 
@@ -52,7 +53,7 @@ def main() -> None:
         n_faces = len(lm.detect(load_image(photo)))
         for model in args.models.split(","):
             for face in range(n_faces):
-                rec = reconstruct(photo, model, face_index=face)
+                rec = reconstruct(photo, model, face_index=face, landmarks68=args.landmarks68)
                 over = crop_image(overlay_picture(rec), rec.crop, TILE)
                 strips = [over]
                 for textured in (False, True):
@@ -63,6 +64,8 @@ def main() -> None:
                 strips.append(crop_image((rec.skin_mask * 255).astype(np.uint8), rec.crop, TILE))
                 strips.append(rec.texture)
                 name = f"{photo.stem}{'_face%d' % face if n_faces > 1 else ''}_{model}"
+                if args.landmarks68 != "mediapipe":
+                    name += f"_{args.landmarks68}"
                 save_image(out / f"{name}.png", _tile(strips))
                 save_image(out / f"{name}_texture.png", rec.texture)
                 print(f"{name}: fit {rec.meta['fit_rms_px']:.1f} px, {rec.meta['seconds']['total']:.2f} s")

@@ -17,9 +17,14 @@ def recon(
     texture: Path | None = typer.Option(None, "--texture", help="also write the UV texture (.png)"),
     model: str = typer.Option("default", "--model", help="face model: default, ict, or a model file"),
     face_index: int = typer.Option(0, "--face-index", min=0, help="which face when there are several (0 = largest)"),
-    texture_size: int = typer.Option(512, "--texture-size", help="side of the UV texture in pixels"),
+    texture_size: int | None = typer.Option(None, "--texture-size",
+                                            help="side of the UV texture in pixels (default: 512 or 1024, "
+                                                 "matched to the face's resolution in the photo)"),
     delight: bool = typer.Option(False, "--delight", help="store an albedo texture (photo divided by the fitted light)"),
     tight: bool = typer.Option(False, "--tight", help="fit the landmarks more closely (weaker shape priors; less plausible 3D)"),
+    landmarks68: str = typer.Option("mediapipe", "--landmarks68",
+                                    help="iBUG-68 targets: mediapipe, or dlib (pip install 'talkrig[dlib]'; "
+                                         "non-commercial model; closer jaw line on turned faces)"),
 ) -> None:
     """Fit the face model to PHOTO and save the reconstruction."""
     from talkrig.recon.api import reconstruct
@@ -33,7 +38,7 @@ def recon(
 
     settings = FitSettings.tight() if tight else FitSettings()
     rec = reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight,
-                      settings=settings)
+                      settings=settings, landmarks68=landmarks68)
     rec.save(output)
     if texture is not None:
         from talkrig.io.image import save_image
@@ -49,7 +54,8 @@ def recon(
 
         save_image(overlay, overlay_picture(rec))
     s = rec.meta["seconds"]["total"]
-    typer.echo(f"{output}: model {rec.model_name}, fit error {rec.meta['fit_rms_px']:.1f} px, {s:.2f} s")
+    typer.echo(f"{output}: model {rec.model_name}, fit error {rec.meta['fit_rms_px']:.1f} px, "
+               f"68 points from {rec.meta['landmarks68']}, {s:.2f} s")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,8 @@ models by Davis King are public domain or CC0). We use two of its files:
 ``dlib_face_recognition_resnet_model_v1.dat`` (128-d ResNet face descriptor; dlib reports
 99.38% on LFW, and "same person" when the Euclidean distance is below 0.6) and
 ``shape_predictor_5_face_landmarks.dat`` (5-point alignment for the 150x150 face chip). The
-package also carries a 68-point predictor trained on 300-W (non-commercial): not used here.
+package also carries a 68-point predictor trained on 300-W (non-commercial): used only on
+request, by :mod:`talkrig.recon.dlib68`.
 The package's own ``__init__`` needs ``pkg_resources``, so the files are located without
 importing it.
 
@@ -26,11 +27,9 @@ SAME_PERSON = 0.6  # dlib's threshold on the Euclidean descriptor distance
 
 
 def _models_dir() -> Path | None:
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    d = Path(list(spec.submodule_search_locations)[0]) / "models"
-    return d if d.is_dir() else None
+    from talkrig.recon.dlib68 import models_dir
+
+    return models_dir()
 
 
 def available() -> bool:

@@ -23,7 +23,7 @@ from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, ibug68_weigh
 from talkrig.recon.photometric import area_colours, depth_buffer, fit_albedo_lighting, observe
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.skin import skin_mask
-from talkrig.recon.texture import UVLayout, extract_texture
+from talkrig.recon.texture import UVLayout, auto_texture_size, extract_texture, photo_texel_size
 from talkrig.render.camera import Camera
 
 IRIS_WEIGHT = 0.3  # MediaPipe's iris points sit on the eyeball, which follows gaze: trust them less
@@ -162,16 +162,18 @@ def square_crop(bbox, scale: float = 1.6) -> np.ndarray:
 
 
 def reconstruct(image, model: str | MorphableModel = "default", *, face_index: int = 0,
-                texture_size: int = 512, delight: bool = False, settings: FitSettings | None = None,
+                texture_size: int | None = None, delight: bool = False, settings: FitSettings | None = None,
                 landmarker: FaceLandmarker | None = None, detection: FaceDetection | None = None,
-                name: str | None = None, refine_steps: int = 0) -> Reconstruction:
+                name: str | None = None, refine_steps: int = 0,
+                landmarks68: str = "mediapipe") -> Reconstruction:
     """Reconstruct the face in one photo.
 
     Args:
         image: path, PIL image or array (see :func:`talkrig.io.image.load_image`).
         model: ``"default"``, ``"ict"``, a model path, or a loaded :class:`MorphableModel`.
         face_index: which face when there are several (0 = largest).
-        texture_size: side of the UV texture.
+        texture_size: side of the UV texture; None: 512 or 1024, whichever is closer to the
+            photo's own resolution over the face (:func:`~talkrig.recon.texture.auto_texture_size`).
         delight: store an albedo texture (photo divided by the fitted shading).
         settings: landmark-fit settings.
         landmarker: a landmarker to use (default: the process-wide one).
@@ -179,6 +181,10 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         refine_steps: Adam steps of photometric refinement through the differentiable
             renderer (light, albedo, small shape corrections; :mod:`talkrig.recon.refine`).
             0 (default) keeps the closed-form solve only; each step costs ~0.2-1 s.
+        landmarks68: where the fit's 68 iBUG targets come from: ``"mediapipe"`` (mapped from
+            the 478 points) or ``"dlib"`` (dlib's 300-W predictor, optional extra ``dlib``,
+            non-commercial model; :mod:`talkrig.recon.dlib68`), which follows the 300-W jaw
+            line more closely on turned faces and falls back to MediaPipe's when it declines.
     Returns:
         :class:`Reconstruction`.
     Raises:
@@ -188,14 +194,23 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     label = name or (str(image) if isinstance(image, (str,)) or hasattr(image, "__fspath__") else "image")
     img = load_image(image, name=label)
     h, w = img.shape[:2]
-    if texture_size < 16 or texture_size > 4096:
+    if texture_size is not None and not 16 <= texture_size <= 4096:
         raise InputError(f"texture size must be between 16 and 4096, got {texture_size}")
+    if landmarks68 not in ("mediapipe", "dlib"):
+        raise InputError(f"landmarks68 must be 'mediapipe' or 'dlib', got {landmarks68!r}")
+    dlib68 = None
+    if landmarks68 == "dlib":
+        from talkrig.recon.dlib68 import shared_dlib68
+
+        dlib68 = shared_dlib68()  # before the fit work: a missing extra fails fast
     ctx = model_context(model)
     m = ctx.model
     t1 = time.perf_counter()
     if detection is None:
         lm = landmarker or shared_landmarker()
         detection = lm.detect_one(img, face_index, name=label)
+    if dlib68 is not None:
+        detection = dlib68.refine(img, detection)
     t2 = time.perf_counter()
 
     camera = Camera(default_focal(w, h), w, h)
@@ -235,6 +250,10 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         zbuf = depth_buffer(pix, ctx.render_faces, h, w)
     t4 = time.perf_counter()
 
+    if texture_size is None:
+        texel = photo_texel_size(pix, ctx.render_faces, m.uvs.cpu().numpy(),
+                                 m.uv_faces.cpu().numpy()[ctx.render_ids]) if len(m.uvs) else 0.0
+        texture_size = auto_texture_size(texel)
     if len(m.uvs):
         tex, tex_mask = extract_texture(img, ctx.layout(texture_size), posed, pix, ctx.faces, normals,
                                         vertex_albedo, gamma, ctx.depth_tol, delight=delight, zbuf=zbuf)
@@ -249,6 +268,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         "delight": bool(delight), "face_index": int(face_index),
         "model_source": str(model) if isinstance(model, str) else m.name,
         "refine_loss": refine_info["loss"] if refine_info else None,
+        "landmarks68": "mediapipe" if detection.ibug68 is None else str(landmarks68),
         "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
                     "texture": t5 - t4, "total": t5 - t0},
     }

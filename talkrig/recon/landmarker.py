@@ -91,12 +91,15 @@ class FaceDetection:
         transform: ``(4, 4)`` float32 facial transformation matrix (MediaPipe's canonical
             face, cm, to its virtual camera); identity when not computed.
         bbox: ``(x0, y0, x1, y1)`` pixel box around the landmarks.
+        ibug68: ``(68, 2)`` iBUG landmarks from another detector (e.g.
+            :mod:`talkrig.recon.dlib68`), or None: derived from the 478 points.
     """
 
     landmarks: np.ndarray
     blendshapes: dict[str, float] = field(default_factory=dict)
     transform: np.ndarray = field(default_factory=lambda: np.eye(4, dtype=np.float32))
     bbox: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    ibug68: np.ndarray | None = None
 
     @property
     def points(self) -> np.ndarray:
@@ -105,7 +108,10 @@ class FaceDetection:
 
     @property
     def landmarks68(self) -> np.ndarray:
-        """``(68, 2)`` iBUG landmarks in pixels (see :func:`mediapipe_to_ibug68`)."""
+        """``(68, 2)`` iBUG landmarks in pixels: :attr:`ibug68` when set, else derived from
+        the 478 points (see :func:`mediapipe_to_ibug68`)."""
+        if self.ibug68 is not None:
+            return np.asarray(self.ibug68, np.float32)
         return mediapipe_to_ibug68(self.points).astype(np.float32)
 
     @property

@@ -103,6 +103,43 @@ def inner_triangles(model: MorphableModel) -> np.ndarray:
     return inner[model.faces.cpu().numpy()].any(1)
 
 
+AUTO_TEXTURE_SIZES = (512, 1024)  # 2048 costs ~1 s more per photo
+
+
+def photo_texel_size(pix: np.ndarray, faces: np.ndarray, uvs: np.ndarray, uv_faces: np.ndarray) -> float:
+    """Side of a UV texture whose texels are as dense as the photo's pixels over the face.
+
+    Args:
+        pix: ``(N, >=2)`` projected vertices (pixels); faces: ``(F, 3)`` vertex ids;
+        uvs: ``(U, 2)``; uv_faces: ``(F, 3)`` row-aligned with ``faces``.
+    Returns:
+        ``sqrt(image area / UV area)`` over the camera-facing triangles inside the [0, 1] tile
+        (0 when none).
+    """
+    def area(t: np.ndarray) -> np.ndarray:
+        return 0.5 * ((t[:, 1, 0] - t[:, 0, 0]) * (t[:, 2, 1] - t[:, 0, 1])
+                      - (t[:, 2, 0] - t[:, 0, 0]) * (t[:, 1, 1] - t[:, 0, 1]))
+
+    a_img = area(np.asarray(pix, np.float64)[faces][:, :, :2])
+    t_uv = np.asarray(uvs, np.float64)[uv_faces]
+    a_uv = np.abs(area(t_uv))
+    # the winding that most triangles share is the camera-facing one
+    front = a_img < 0 if (a_img < 0).sum() > (a_img > 0).sum() else a_img > 0
+    keep = front & ((t_uv >= 0) & (t_uv <= 1)).all((1, 2))
+    if a_uv[keep].sum() <= 0:
+        return 0.0
+    return float(np.sqrt(np.abs(a_img[keep]).sum() / a_uv[keep].sum()))
+
+
+def auto_texture_size(texel_size: float) -> int:
+    """The smallest of :data:`AUTO_TEXTURE_SIZES` at least 3/4 of ``texel_size`` (else the
+    largest): a face 280 px wide in the photo needs ~1000 texels across the UV square."""
+    for size in AUTO_TEXTURE_SIZES:
+        if size >= 0.75 * texel_size:
+            return size
+    return AUTO_TEXTURE_SIZES[-1]
+
+
 def extract_texture(image: np.ndarray, layout: UVLayout, posed: np.ndarray, pix: np.ndarray,
                     faces: np.ndarray, normals: np.ndarray, vertex_albedo: np.ndarray, gamma: np.ndarray,
                     depth_tol: float, delight: bool = False,
