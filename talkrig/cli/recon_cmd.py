@@ -25,6 +25,7 @@ def recon(
     landmarks68: str = typer.Option("mediapipe", "--landmarks68",
                                     help="iBUG-68 targets: mediapipe, or dlib (pip install 'talkrig[dlib]'; "
                                          "non-commercial model; closer jaw line on turned faces)"),
+    init: Path | None = typer.Option(None, "--init", help="learned fit initialiser (.safetensors from train-recon-init)"),
 ) -> None:
     """Fit the face model to PHOTO and save the reconstruction."""
     from talkrig.recon.api import reconstruct
@@ -38,7 +39,7 @@ def recon(
 
     settings = FitSettings.tight() if tight else FitSettings()
     rec = reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight,
-                      settings=settings, landmarks68=landmarks68)
+                      settings=settings, landmarks68=landmarks68, initializer=init)
     rec.save(output)
     if texture is not None:
         from talkrig.io.image import save_image
@@ -58,5 +59,37 @@ def recon(
                f"68 points from {rec.meta['landmarks68']}, {s:.2f} s")
 
 
+def train_recon_init(
+    data: Path = typer.Argument(..., help="talkrig prep output folder (fitted coefficients + landmarks)"),
+    out: Path = typer.Option(..., "-o", "--output", help="checkpoint to write (.safetensors)"),
+    model: str = typer.Option("default", "--model", help="the face model the prep fitted"),
+    steps: int = typer.Option(2000, "--steps", min=1, help="Adam steps"),
+    hidden: int = typer.Option(256, "--hidden", min=8, help="width of the MLP"),
+    synthetic: int = typer.Option(20000, "--synthetic", min=0,
+                                  help="pairs drawn from the face model itself, mixed into every batch"),
+) -> None:
+    """Train the small landmark -> coefficient regressor that starts `recon --init` fits."""
+    from talkrig.model.registry import load_model
+    from talkrig.recon.regressor import load_prepared, train_regressor
+
+    if out.suffix.lower() != ".safetensors":
+        raise InputError(f"output must be a .safetensors file, got {out}")
+    data_arrays = load_prepared(data)
+    m = load_model(model)
+    if data_arrays["identity"].shape[1] != m.n_identity or data_arrays["expression"].shape[1] != m.n_expression:
+        raise InputError(f"{data} was fitted with another face model than {model!r}")
+
+    def show(step: int, total: int, loss: float) -> None:
+        if step == 1 or step % max(total // 10, 1) == 0 or step == total:
+            typer.echo(f"step {step:6d}/{total}  loss {loss:.5f}")
+
+    typer.echo(f"train-recon-init: {len(data_arrays['landmarks'])} frames from "
+               f"{len(set(data_arrays['clip'].tolist()))} clips, model {m.name}")
+    net, _ = train_regressor(data_arrays, m, steps=steps, hidden=hidden, progress=show, synthetic=synthetic)
+    net.save(out)
+    typer.echo(f"train-recon-init: wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
     app.command("recon")(recon)
+    app.command("train-recon-init")(train_recon_init)

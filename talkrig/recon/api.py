@@ -165,7 +165,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
                 texture_size: int | None = None, delight: bool = False, settings: FitSettings | None = None,
                 landmarker: FaceLandmarker | None = None, detection: FaceDetection | None = None,
                 name: str | None = None, refine_steps: int = 0,
-                landmarks68: str = "mediapipe") -> Reconstruction:
+                landmarks68: str = "mediapipe", initializer=None) -> Reconstruction:
     """Reconstruct the face in one photo.
 
     Args:
@@ -185,6 +185,9 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
             the 478 points) or ``"dlib"`` (dlib's 300-W predictor, optional extra ``dlib``,
             non-commercial model; :mod:`talkrig.recon.dlib68`), which follows the 300-W jaw
             line more closely on turned faces and falls back to MediaPipe's when it declines.
+        initializer: a learned starting point for the fit: a
+            :class:`~talkrig.recon.regressor.CoeffRegressor` or its checkpoint path (trained on
+            data_prep outputs by ``talkrig train-recon-init``); None starts from the mean face.
     Returns:
         :class:`Reconstruction`.
     Raises:
@@ -205,6 +208,12 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         dlib68 = shared_dlib68()  # before the fit work: a missing extra fails fast
     ctx = model_context(model)
     m = ctx.model
+    if initializer is not None and not hasattr(initializer, "predict"):
+        from talkrig.recon.regressor import CoeffRegressor
+
+        initializer = CoeffRegressor.load(initializer)
+    if initializer is not None:
+        initializer.check_model(m)
     t1 = time.perf_counter()
     if detection is None:
         lm = landmarker or shared_landmarker()
@@ -223,8 +232,9 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     contour = None
     if settings.dynamic_contour and ctx.contour is not None and len(target) > 478:
         contour = ContourFit(ctx.contour, ctx.contour_surface, 478 + ctx.contour.landmarks)
+    start = initializer.predict(detection.landmarks) if initializer is not None else None
     coeffs, info = fit_landmarks(m, ctx.surface, target, weights, camera, arkit_init(m, detection.blendshapes),
-                                 settings, contour)
+                                 settings, contour, start=start)
     t3 = time.perf_counter()
 
     posed, normals, pix = posed_geometry(m, coeffs, camera)
@@ -269,6 +279,8 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         "model_source": str(model) if isinstance(model, str) else m.name,
         "refine_loss": refine_info["loss"] if refine_info else None,
         "landmarks68": "mediapipe" if detection.ibug68 is None else str(landmarks68),
+        "fit_start": "regressor" if initializer is not None else "mean",
+        "fit_iterations": int(info["iterations"]),
         "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
                     "texture": t5 - t4, "total": t5 - t0},
     }

@@ -174,8 +174,8 @@ def _rodrigues(w: np.ndarray) -> np.ndarray:
 
 def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndarray,
                   weights: np.ndarray, camera: Camera, exp_init: np.ndarray | None = None,
-                  settings: FitSettings | None = None, contour: "ContourFit | None" = None
-                  ) -> tuple[Coefficients, dict]:
+                  settings: FitSettings | None = None, contour: "ContourFit | None" = None,
+                  start: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[Coefficients, dict]:
     """Fit pose, identity and expression to 2D points (robust Levenberg-Marquardt).
 
     The shape is linear in the coefficients and the camera a pinhole, so the Jacobian is
@@ -194,9 +194,14 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         contour: pose-dependent jaw points (:class:`ContourFit`): the targets it names are
             matched, at every iteration, to their row's silhouette point for the current pose
             and shape instead of a fixed surface point.
+        start: ``(identity (K,), expression (E,))`` to start from (e.g. a learned
+            :class:`~talkrig.recon.regressor.CoeffRegressor`'s guess) instead of the mean
+            identity and ``exp_init``; the priors stay where they are, so only the path
+            changes, not the objective.
     Returns:
         ``(coeffs, info)``: coefficients (T=1; albedo zeros, lighting ambient) and a dict with
-        ``rms_px`` (weighted RMS reprojection error in pixels) and ``face_size_px``.
+        ``rms_px`` (weighted RMS reprojection error in pixels), ``face_size_px``,
+        ``iterations`` and ``cost`` (the final robust objective).
     """
     st = settings or FitSettings()
     k_id, k_ex = model.n_identity, model.n_expression
@@ -226,6 +231,12 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
     n_c = len(scale)
     c = np.concatenate([np.zeros(k_id), e0 if blend else e0 / exp_std])
     c_prior = np.concatenate([np.zeros(k_id), e0 if blend else np.zeros(k_ex)])
+    if start is not None:
+        s_id, s_ex = (np.asarray(v, np.float64).reshape(-1) for v in start)
+        s_ex = np.clip(s_ex, 0.0, 1.0) if blend else s_ex / exp_std
+        if id_bounds is not None:
+            s_id = np.clip(s_id, id_bounds[0], id_bounds[1])
+        c = np.concatenate([s_id / id_std, s_ex])
     prior_w = np.concatenate([np.full(k_id, st.id_prior), np.full(k_ex, st.exp_prior)])
     free = np.concatenate([np.full(k_id, st.fit_identity), np.full(k_ex, st.fit_expression)])
     bflat = basis.reshape(n_c, -1)
@@ -352,4 +363,4 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
                                 expression=torch.as_tensor(coeffs_c[k_id:], dtype=torch.float32)[None],
                                 rotation=ang[None], translation=torch.as_tensor(t, dtype=torch.float32)[None])
     rms = float(np.sqrt((wts * (r ** 2).sum(1)).sum()))
-    return coeffs, {"rms_px": rms, "face_size_px": size}
+    return coeffs, {"rms_px": rms, "face_size_px": size, "iterations": it + 1, "cost": float(cur)}
