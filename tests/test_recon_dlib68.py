@@ -79,3 +79,14 @@ def test_cli_uses_dlib_points(tmp_path, capsys):
     rc = main(["recon", str(ASTRONAUT), "-o", str(tmp_path / "x.npz"), "--landmarks68", "nope"])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc != 0 and err[-1].startswith("talkrig: error:") and not (tmp_path / "x.npz").exists()
+
+
+def test_missing_extra_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(D, "models_dir", lambda: None)  # as without `pip install 'talkrig[dlib]'`
+    monkeypatch.setattr(D, "_SHARED", {})
+    out = tmp_path / "face.npz"
+    rc = main(["recon", str(ASTRONAUT), "-o", str(out), "--landmarks68", "dlib"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and not out.exists()
+    assert err[-1].startswith("talkrig: error:") and "talkrig[dlib]" in err[-1]
+    assert not any("Traceback" in ln for ln in err)
