@@ -90,3 +90,11 @@ def test_recognition_vocabulary_is_the_language_models_most_probable_words(tmp_p
     assert "the(2)" in {ln.split()[0] for ln in lines}
     mtime = path.stat().st_mtime_ns
     assert A.recognition_dict(500) == path and path.stat().st_mtime_ns == mtime  # cached
+
+
+def test_recognition_vocabulary_falls_back_to_the_full_dictionary(tmp_path, monkeypatch):
+    """An unwritable cache costs speed, not the feature."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("TALKRIG_CACHE", str(blocker / "cache"))  # a path below a file
+    assert A.recognition_dict(500).name == "cmudict-en-us.dict"
