@@ -90,3 +90,14 @@ def test_missing_extra_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     assert rc != 0 and not out.exists()
     assert err[-1].startswith("talkrig: error:") and "talkrig[dlib]" in err[-1]
     assert not any("Traceback" in ln for ln in err)
+
+
+@needs_dlib
+def test_edit_and_render_take_the_landmark_source(tmp_path, capsys):
+    out = tmp_path / "still.png"
+    assert main(["edit", str(ASTRONAUT), "-o", str(out), "--expression", "jawOpen=0.5", "--landmarks68", "dlib"]) == 0
+    assert out.is_file()
+    video = tmp_path / "v.mp4"
+    rc = main(["render", str(ASTRONAUT), "--text", "Hi.", "-o", str(video), "--landmarks68", "openface"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and err[-1].startswith("talkrig: error:") and "landmarks68" in err[-1] and not video.exists()

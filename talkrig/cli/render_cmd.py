@@ -34,6 +34,9 @@ def render(
     seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
     model: str = typer.Option("default", "--model", help="Face model: default, ict or a path."),
     face_index: int = typer.Option(0, "--face-index", help="Which face when the photo has several (0 = largest)."),
+    landmarks68: str = typer.Option("mediapipe", "--landmarks68",
+                                    help="Fit targets: mediapipe, or dlib (pip install 'talkrig[dlib]'; non-commercial "
+                                         "model; closer jaw line on turned faces)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="Also save every frame as PNG here."),
     debug: bool = typer.Option(False, "--debug", help="Side by side with the mesh overlay."),
     refiner: Optional[Path] = typer.Option(None, "--refiner", help="Neural refiner checkpoint (talkrig train-renderer)."),
@@ -65,8 +68,10 @@ def render(
 
     parse_schedule(emotion, intensity)  # fail on a bad emotion before the slow steps
     console = Console(stderr=True, quiet=quiet)
+    if landmarks68 not in ("mediapipe", "dlib"):
+        raise InputError(f"--landmarks68 must be mediapipe or dlib (got {landmarks68})")
     with console.status("reconstructing the face..."):
-        recon = api.reconstruct(photo, model=model, face_index=face_index)
+        recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
     with console.status("animating..."):
         anim = api.animate(text=text, audio=audio, transcript=transcript, emotion=emotion,
                            intensity=intensity, pose=pose, fps=fps, seed=seed, voice=voice)
@@ -117,6 +122,7 @@ def edit(
     size: int = typer.Option(512, "--size"),
     model: str = typer.Option("default", "--model"),
     face_index: int = typer.Option(0, "--face-index"),
+    landmarks68: str = typer.Option("mediapipe", "--landmarks68", help="Fit targets: mediapipe or dlib (extra)."),
 ) -> None:
     """Edit one photo: change its emotion, expression or head pose."""
     from PIL import Image
@@ -125,7 +131,7 @@ def edit(
     from talkrig.io.files import atomic_path
 
     _check_output(output, (".png", ".jpg", ".jpeg"))
-    recon = api.reconstruct(photo, model=model, face_index=face_index)
+    recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
     img = api.render_image(recon, model=model, size=size, emotion=emotion, intensity=intensity,
                            expression=_parse_weights(expression), yaw=yaw, pitch=pitch, roll=roll)
     with atomic_path(output) as tmp:
