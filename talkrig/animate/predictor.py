@@ -16,7 +16,6 @@ engine: they are not driven by speech.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,6 @@ import torch
 from torch import Tensor, nn
 
 from talkrig.animate.emotion import EMOTIONS, parse_schedule
-from talkrig.errors import InputError, ModelNotFoundError
 from talkrig.model.arkit import ARKIT_52
 
 _PROCEDURAL = [i for i, n in enumerate(ARKIT_52) if n.startswith(("eyeBlink", "eyeLook"))]
@@ -162,32 +160,16 @@ def train(examples: list[Example], steps: int = 200, lr: float = 3e-3, seed: int
 
 
 def save_checkpoint(model: SpeechToFace, path: str | Path) -> None:
-    from safetensors.torch import save_file
+    from talkrig.io.weights import save_module
 
-    from talkrig.io.files import atomic_path
-
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    meta = {"talkrig": json.dumps({"kind": "speech_to_face", "config": asdict(model.cfg)})}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+    save_module(path, model, "speech_to_face", asdict(model.cfg))
 
 
 def load_checkpoint(path: str | Path) -> SpeechToFace:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from talkrig.io.weights import read_module
 
-    path = Path(path)
-    if not path.is_file():
-        raise ModelNotFoundError(f"checkpoint not found: {path}")
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = json.loads((f.metadata() or {}).get("talkrig", "{}"))
-        state = load_file(str(path))
-    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
-        raise InputError(f"cannot read checkpoint {path}: {type(exc).__name__}") from None
-    if meta.get("kind") != "speech_to_face":
-        raise InputError(f"{path} is not a talkrig speech-to-face checkpoint")
-    model = SpeechToFace(PredictorConfig(**meta["config"]))
+    state, config = read_module(path, "speech_to_face", "speech-to-face checkpoint")
+    model = SpeechToFace(PredictorConfig(**config))
     model.load_state_dict(state)
     model.eval()
     return model

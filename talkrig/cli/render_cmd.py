@@ -68,8 +68,6 @@ def render(
 
     parse_schedule(emotion, intensity)  # fail on a bad emotion before the slow steps
     console = Console(stderr=True, quiet=quiet)
-    if landmarks68 not in ("mediapipe", "dlib"):
-        raise InputError(f"--landmarks68 must be mediapipe or dlib (got {landmarks68})")
     with console.status("reconstructing the face..."):
         recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
     with console.status("animating..."):

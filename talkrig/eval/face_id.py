@@ -19,22 +19,17 @@ here is the same statistic on dlib embeddings, so the numbers are not interchang
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import numpy as np
+
+from talkrig.recon.dlib68 import models_dir
 
 SAME_PERSON = 0.6  # dlib's threshold on the Euclidean descriptor distance
 
 
-def _models_dir() -> Path | None:
-    from talkrig.recon.dlib68 import models_dir
-
-    return models_dir()
-
-
 def available() -> bool:
     """Whether dlib and the descriptor weights are installed."""
-    d = _models_dir()
+    d = models_dir()
     return (importlib.util.find_spec("dlib") is not None and d is not None
             and (d / "dlib_face_recognition_resnet_model_v1.dat").is_file()
             and (d / "shape_predictor_5_face_landmarks.dat").is_file())
@@ -50,7 +45,7 @@ class FaceDescriptor:
 
         if not available():
             raise ModelNotFoundError("identity descriptor needs: pip install 'talkrig[identity]'")
-        d = _models_dir()
+        d = models_dir()
         self._dlib = dlib
         self._sp = dlib.shape_predictor(str(d / "shape_predictor_5_face_landmarks.dat"))
         self._net = dlib.face_recognition_model_v1(str(d / "dlib_face_recognition_resnet_model_v1.dat"))

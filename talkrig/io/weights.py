@@ -50,3 +50,42 @@ def load_into(net: nn.Module, state: dict, path: str | Path, what: str,
         raise InputError(f"{path} does not match the {what} network "
                          f"({len(missing)} missing, {len(unexpected)} unexpected tensors)")
     return net.eval()
+
+
+def save_module(path: str | Path, module: nn.Module, kind: str, config: dict) -> None:
+    """Write ``module``'s state dict as safetensors, atomically, with ``{"kind", "config"}``
+    (JSON) in the metadata entry ``talkrig``; read back with :func:`read_module`."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from talkrig.io.files import atomic_path
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"talkrig": json.dumps({"kind": kind, "config": config})})
+
+
+def read_module(path: str | Path, kind: str, what: str) -> tuple[dict, dict]:
+    """``(state_dict, config)`` of a checkpoint written by :func:`save_module` with ``kind``.
+
+    Raises:
+        ModelNotFoundError / InputError (unreadable, or another kind) with a one-line message.
+    """
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelNotFoundError(f"{what} not found: {path}")
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = json.loads((f.metadata() or {}).get("talkrig", "{}"))
+        state = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad file
+        raise InputError(f"cannot read {what} {path}: {type(exc).__name__}") from None
+    if not isinstance(meta, dict) or meta.get("kind") != kind or "config" not in meta:
+        raise InputError(f"{path} is not a talkrig {what}")
+    return state, meta["config"]

@@ -17,7 +17,6 @@ safetensors with the sizes and the model name in their metadata.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from talkrig.errors import InputError, ModelNotFoundError
+from talkrig.errors import InputError
 
 N_POINTS = 478
 
@@ -91,32 +90,16 @@ class CoeffRegressor(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """Write a safetensors checkpoint (atomically), config in its metadata."""
-        from safetensors.torch import save_file
+        from talkrig.io.weights import save_module
 
-        from talkrig.io.files import atomic_path
-
-        tensors = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"talkrig": "recon-regressor",
-                                                   "config": json.dumps(asdict(self.config))})
+        save_module(path, self, "recon_regressor", asdict(self.config))
 
     @classmethod
     def load(cls, path: str | Path) -> "CoeffRegressor":
-        from safetensors import SafetensorError, safe_open
-        from safetensors.torch import load_file
+        from talkrig.io.weights import read_module
 
-        path = Path(path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"regressor checkpoint not found: {path}")
-        try:
-            with safe_open(str(path), "pt") as f:
-                meta = f.metadata() or {}
-            state = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise InputError(f"{path}: not a safetensors checkpoint ({e})") from None
-        if meta.get("talkrig") != "recon-regressor":
-            raise InputError(f"{path}: not a talkrig recon regressor checkpoint")
-        net = cls(RegressorConfig(**json.loads(meta["config"])))
+        state, config = read_module(path, "recon_regressor", "recon regressor checkpoint")
+        net = cls(RegressorConfig(**config))
         net.load_state_dict(state)
         return net.eval()
 
@@ -169,6 +152,7 @@ def synthetic_pairs(model, n: int, seed: int = 0, expression_pool: np.ndarray | 
     net that person; these teach it the model."""
     from talkrig.model.rotation import euler_to_matrix
     from talkrig.recon.api import model_context
+    from talkrig.render.camera import project
 
     rng = np.random.default_rng(seed)
     surf = model_context(model).surface
@@ -194,7 +178,7 @@ def synthetic_pairs(model, n: int, seed: int = 0, expression_pool: np.ndarray | 
     rot = euler_to_matrix(torch.as_tensor(ang)).numpy()
     x = np.einsum("npk,njk->npj", pts, rot)
     x[..., 2] -= rng.uniform(35, 90, n)[:, None]  # model units are cm; the camera looks down -z
-    uv = np.stack([-x[..., 0] / x[..., 2], x[..., 1] / x[..., 2]], -1) * 1000.0
+    uv = project(torch.from_numpy(x), 1000.0, 0.0, 0.0)[..., :2].numpy()
     size = np.linalg.norm(uv.max(1) - uv.min(1), axis=-1)
     uv += rng.normal(0, 1, uv.shape) * 0.003 * size[:, None, None]
     return {"landmarks": uv.astype(np.float32), "identity": ident.astype(np.float32),
