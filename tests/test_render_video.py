@@ -176,3 +176,25 @@ def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim)
     assert np.array_equal(refined[:, ~inside], plain[:, ~inside])
     diff = refined[:, inside].astype(np.float64) - plain[:, inside]
     assert np.abs(diff).max() <= 1  # a zero correction: the classical frame, to rounding
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_ict_lids_show_no_translucent_eye_meshes(shared):
+    # ICT's eye "extras" (occlusion, lacrimal and blend meshes) are translucent overlays; drawn
+    # opaque they painted red and olive arcs along the lids
+    shared("models", "ICT-FaceKit-FaceXModel.tar.xz")
+    import talkrig
+    from talkrig.render.frames import TalkingHeadRenderer
+
+    photo = shared("dev", "portraits", "d3dfr_015259.jpg")
+    rec = talkrig.reconstruct(photo, "ict")
+    model = talkrig.load_model("ict")
+    r = TalkingHeadRenderer(model, rec, size=512)
+    frame = r.render(talkrig.api.neutral_base(rec))[0].numpy().astype(int)
+    lm = (rec.landmarks68[36:48] - rec.crop[:2]) * 512 / (rec.crop[2] - rec.crop[0])
+    x0, y0 = (lm.min(0) - 10).astype(int)
+    x1, y1 = (lm.max(0) + 10).astype(int)
+    eyes = frame[y0:y1, x0:x1]
+    red = (eyes[..., 0] > 80) & (eyes[..., 1] < 40) & (eyes[..., 2] < 40)
+    assert int(red.sum()) == 0

@@ -96,7 +96,7 @@ class Animation:
         return self.expression[:, ARKIT_52.index(name)]
 
     # -- model coefficients -------------------------------------------------------------------
-    def to_coefficients(self, model, base):
+    def to_coefficients(self, model, base, calibrate_lids: bool = True):
         """Per-frame :class:`~talkrig.model.Coefficients` for ``model`` starting from ``base``.
 
         Args:
@@ -107,6 +107,8 @@ class Animation:
             ``Coefficients`` with ``T = n_frames``: identity/albedo/lighting/focal from ``base``,
             expression = base expression + mapped weights, rotation composed as
             ``R_anim @ R_base`` (head moves about its own frame), translation = base + offset.
+            With ``calibrate_lids`` (default) the blink channels are read as lid closure and
+            scaled to what closes this face's eyes in each frame (:mod:`talkrig.animate.lids`).
         """
         from talkrig.model.coefficients import Coefficients
         from talkrig.model.rotation import euler_to_matrix, matrix_to_euler
@@ -124,9 +126,14 @@ class Animation:
         r_base = euler_to_matrix(base.rotation)
         rotation = matrix_to_euler(r_anim @ r_base)
         translation = base.translation + torch.from_numpy(self.translation).to(dev)
-        return Coefficients(identity=base.identity, expression=expression, albedo=base.albedo,
-                            rotation=rotation, translation=translation, lighting=base.lighting,
-                            focal=base.focal)
+        out = Coefficients(identity=base.identity, expression=expression, albedo=base.albedo,
+                           rotation=rotation, translation=translation, lighting=base.lighting,
+                           focal=base.focal)
+        if calibrate_lids:
+            from talkrig.animate.lids import calibrate_blinks
+
+            out = calibrate_blinks(model, out)
+        return out
 
     @staticmethod
     def _expression_for(model, weights: torch.Tensor) -> torch.Tensor:

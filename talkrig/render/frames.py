@@ -36,6 +36,19 @@ from talkrig.texture.mouth import arch_coordinate, mouth_shade, triangle_classes
 # distance from the head (see composite.distance_falloff).
 NECK = 5
 
+# Regions that are not opaque surface: ICT's eye "extras" (occlusion shadow, lacrimal fluid and
+# blend meshes, meant to be drawn translucent) would otherwise show as coloured arcs on the lids.
+NOT_DRAWN = ("eye_extras",)
+
+
+def drawn_triangles(model: MorphableModel) -> Tensor:
+    """``(F,)`` bool: the triangles the frame renderer draws (all but :data:`NOT_DRAWN`)."""
+    keep = torch.ones(model.faces.shape[0], dtype=torch.bool)
+    for name in NOT_DRAWN:
+        if name in model.region_names:
+            keep &= ~model.region(name)[model.faces].all(1)
+    return keep
+
 
 @dataclass
 class FrameSource:
@@ -147,7 +160,8 @@ class TalkingHeadRenderer:
         self.work_size = work_size
         self.falloff = falloff
         self.debug = debug
-        self.faces = model.faces
+        self._drawn = drawn_triangles(model)
+        self.faces = model.faces[self._drawn]
         self._cm = {"cm": 1.0, "mm": 10.0, "dm": 0.1, "m": 0.01}.get(model.info.units, 1.0)
         self.source = self._prepare()
 
@@ -172,7 +186,7 @@ class TalkingHeadRenderer:
             sc = s / (crop[2] - crop[0])
             mouth = torch.from_numpy((lm68[60:68] - crop[:2]) * sc)
             vis = vis * (~points_in_polygon(pos[0, :, :2], mouth)).float()
-        cls = triangle_classes(m)
+        cls = triangle_classes(m)[self._drawn]
         if "neck" in m.region_names:
             head = torch.zeros(m.n_vertices, dtype=torch.bool)
             for name in ("face", "scalp", "ears"):
