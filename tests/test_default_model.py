@@ -83,6 +83,18 @@ def test_jaw_open_moves_chin_and_lower_lip_not_forehead(model):
     assert abs(float(dy[model.landmarks68[51]])) < 0.5 * abs(float(dy[model.landmarks68[57]]))
 
 
+def test_upper_incisors_show_under_the_lip_at_rest(model):
+    # incisal display at rest: ~1.9 mm (men) / 3.4 mm (women), Vig & Brundo 1978
+    v = model.mean
+    up = v[model.region("upper_teeth")]
+    front = up[(up[:, 2] > up[:, 2].max() - 0.8) & (up[:, 0].abs() < 1.0)]  # central incisors
+    display = float(v[model.landmarks68[62], 1] - front[:, 1].min())
+    assert 0.2 < display < 0.35
+    lo = v[model.region("lower_teeth")]
+    lo_front = lo[(lo[:, 2] > lo[:, 2].max() - 0.8) & (lo[:, 0].abs() < 1.0)]
+    assert float(front[:, 1].min()) < float(lo_front[:, 1].max())  # overbite: uppers overlap lowers
+
+
 def _lid_gap(model, v, side):
     lm = model.landmarks68
     up, lo = ((37, 38), (41, 40)) if side == "right" else ((43, 44), (47, 46))

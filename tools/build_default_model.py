@@ -265,8 +265,9 @@ def build(src: Source, out_dir: Path, check_dir: Path | None, ict_path: Path | N
     # line, ~9 mm behind the lip surface, and the tongue reaches above the lip line, so a talking
     # mouth showed tongue and no upper teeth. At rest with lips apart, upper incisors show
     # ~2-3 mm below the upper lip (Vig & Brundo 1978, J Prosthet Dent 39:502); the tongue rests
-    # below the lower incisal edge.
-    mean[vpart == 3] += np.array([0.0, -0.15, 0.3])
+    # below the lower incisal edge. -2.7 mm puts the incisal edge 2.7 mm under the inner
+    # upper-lip landmark at rest (-1.5 mm, the first choice, drew only a 4 px sliver at 512).
+    mean[vpart == 3] += np.array([0.0, -0.27, 0.3])
     mean[vpart == 4] += np.array([0.0, 0.0, 0.3])
     mean[vpart == 5] += np.array([0.0, -0.7, -0.2])
 
