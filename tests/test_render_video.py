@@ -198,3 +198,28 @@ def test_ict_lids_show_no_translucent_eye_meshes(shared):
     eyes = frame[y0:y1, x0:x1]
     red = (eyes[..., 0] > 80) & (eyes[..., 1] < 40) & (eyes[..., 2] < 40)
     assert int(red.sum()) == 0
+
+
+def test_landmarker_sees_the_rendered_eyes_close_in_a_blink(recon):
+    import dataclasses
+
+    import talkrig
+    from talkrig.model.arkit import ARKIT_52
+    from talkrig.recon.landmarker import shared_landmarker
+    from talkrig.render.frames import TalkingHeadRenderer
+
+    anim = talkrig.animate(text="Hello there.", pose="still", seed=0)
+    expr = np.repeat(anim.expression[:1], 2, 0)
+    for side in ("Left", "Right"):
+        expr[:, ARKIT_52.index(f"eyeWide{side}")] = 0.0
+        expr[:, ARKIT_52.index(f"eyeBlink{side}")] = [0.0, 1.0]
+    still = np.zeros((2, 3), np.float32)
+    anim = dataclasses.replace(anim, expression=expr, rotation=still, translation=still)
+    model = talkrig.load_model(recon.model_name)
+    frames = TalkingHeadRenderer(model, recon, size=512).render(anim.to_coefficients(model, talkrig.api.neutral_base(recon)))
+    lm = shared_landmarker()
+    score = []
+    for f in frames.numpy():
+        bs = lm.detect(f)[0].blendshapes
+        score.append((bs["eyeBlinkLeft"] + bs["eyeBlinkRight"]) / 2)
+    assert score[0] < 0.2 and score[1] > 0.45, score
