@@ -24,8 +24,8 @@ MOUTH_CLASSES = {"upper_teeth": UPPER_TEETH, "lower_teeth": LOWER_TEETH, "teeth"
 # Base albedos (linear-ish sRGB in [0, 1]). Teeth are slightly warm, never pure white.
 ALBEDO = torch.tensor([
     [0.0, 0.0, 0.0],      # skin: unused
-    [0.86, 0.82, 0.74],   # upper teeth
-    [0.80, 0.76, 0.68],   # lower teeth (a touch darker: shadowed by the upper lip/teeth)
+    [0.93, 0.89, 0.81],   # upper teeth
+    [0.87, 0.83, 0.75],   # lower teeth (a touch darker: shadowed by the upper lip/teeth)
     [0.62, 0.30, 0.30],   # tongue
     [0.30, 0.09, 0.09],   # cavity
 ])
@@ -89,7 +89,7 @@ def tooth_pattern(cls: Tensor, arch_mm: Tensor) -> Tensor:
         w = edges[i + 1] - edges[i]
         frac = ((s[sel] - edges[i]) / w).clamp(0, 1)
         rounded = 0.86 + 0.14 * torch.sin(np.pi * frac)
-        gap = 1.0 - 0.4 * torch.exp(-(d / GAP_MM) ** 2)
+        gap = 1.0 - 0.25 * torch.exp(-(d / GAP_MM) ** 2)
         out[sel] = rounded * gap
     return out
 
