@@ -33,3 +33,20 @@ def test_border_fade_and_distance_falloff():
     d = distance_falloff(c, sigma=5.0)
     assert d[0, 0, 20, 20] == 1.0
     assert d[0, 0, 20, 30] < d[0, 0, 20, 25] < 1.0  # decays with distance
+
+
+def test_soften_edges_feathers_only_the_mask_border():
+    import torch
+
+    from talkrig.render.frames import soften_edges
+
+    frames = torch.zeros(1, 8, 8, 3)
+    mask = torch.zeros(1, 8, 8, dtype=torch.bool)
+    frames[0, :, 4:] = 1.0  # a hard vertical edge, the mask on its right
+    mask[0, :, 4:] = True
+    out = soften_edges(frames.clone(), mask)
+    # the two columns that touch the border blend across it; the rest is untouched
+    assert torch.allclose(out[0, :, 3], torch.full((8, 3), 1 / 3))
+    assert torch.allclose(out[0, :, 4], torch.full((8, 3), 2 / 3))
+    assert torch.equal(out[0, :, :3], frames[0, :, :3]) and torch.equal(out[0, :, 5:], frames[0, :, 5:])
+    assert soften_edges(frames, torch.zeros_like(mask)) is frames

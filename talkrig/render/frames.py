@@ -131,6 +131,29 @@ def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol
     return seen.float()
 
 
+def soften_edges(frames: Tensor, mask: Tensor) -> Tensor:
+    """``frames`` ``(T, H, W, 3)`` with the pixels along the border of ``mask`` ``(T, H, W)``
+    (those whose 3x3 neighbourhood is partly inside) replaced by their 3x3 mean: a one-pixel
+    feather for an edge drawn without coverage anti-aliasing (the lips' inner outline, where
+    the shaded mouth meets the warped photo, is otherwise a hard staircase). Works in place,
+    on the mask's bounding box only, so it costs next to nothing beside a frame; returns
+    ``frames``."""
+    any_t = mask.any(0)
+    if not bool(any_t.any()):
+        return frames
+    h, w = any_t.shape
+    rows, cols = any_t.any(1).nonzero()[:, 0], any_t.any(0).nonzero()[:, 0]
+    y0, y1 = max(int(rows[0]) - 2, 0), min(int(rows[-1]) + 3, h)
+    x0, x1 = max(int(cols[0]) - 2, 0), min(int(cols[-1]) + 3, w)
+    box = frames[:, y0:y1, x0:x1]
+    share = F.avg_pool2d(mask[:, None, y0:y1, x0:x1].float(), 3, stride=1, padding=1)[:, 0]
+    edge = (share > 0) & (share < 1)
+    chw = box.permute(0, 3, 1, 2)
+    blur = F.avg_pool2d(F.pad(chw, (1, 1, 1, 1), mode="replicate"), 3, stride=1).permute(0, 2, 3, 1)
+    frames[:, y0:y1, x0:x1] = torch.where(edge[..., None], blur, box)
+    return frames
+
+
 def _subset(frags: Fragments, sel: Tensor) -> Fragments:
     """The covered pixels ``sel`` (bool over ``frags.pix``) of compact fragments."""
     return Fragments(frags.tri_id, frags.pix[sel], frags.tri[sel], frags.bary_c[sel],
@@ -270,16 +293,16 @@ class TalkingHeadRenderer:
             pc[mouth] = mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
                                     depth_scale=self._cm, arch_mm=arch[:, 0])
         colour = colour.index_copy(0, px, pc)
-        frames = colour.reshape(t, s, s, 3)
+        mouth_px = torch.zeros(t * s * s, dtype=torch.bool)
+        mouth_px[px[mouth]] = True
+        frames = soften_edges(colour.reshape(t, s, s, 3), mouth_px.reshape(t, s, s))
         if self.debug:  # side by side: the frame, and the frame under a shaded mesh
             n_all = interpolate_compact(normals, frags, self.faces)
             grey = (0.25 + 0.75 * n_all[:, 2:3].clamp(min=0)).expand(-1, 3)
-            over = colour.index_copy(0, px, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
+            over = frames.reshape(-1, 3).index_copy(0, px, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
             frames = torch.cat([frames, over], 2)
         face = torch.zeros(t * s * s, dtype=torch.bool)
         face[px[ok]] = True
-        mouth_px = torch.zeros(t * s * s, dtype=torch.bool)
-        mouth_px[px[mouth]] = True
         return ((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8), face.reshape(t, s, s),
                 mouth_px.reshape(t, s, s))
 
