@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -223,3 +224,19 @@ def test_landmarker_sees_the_rendered_eyes_close_in_a_blink(recon):
         bs = lm.detect(f)[0].blendshapes
         score.append((bs["eyeBlinkLeft"] + bs["eyeBlinkRight"]) / 2)
     assert score[0] < 0.2 and score[1] > 0.45, score
+
+
+def test_wide_open_mouth_is_not_a_black_hole(recon):
+    # the tongue fills most of a wide-open mouth; shaded too dark it read as a hole
+    import talkrig
+    from talkrig.render.frames import TalkingHeadRenderer
+
+    model = talkrig.load_model(recon.model_name)
+    c = talkrig.api.neutral_base(recon)
+    e = c.expression.clone()
+    e[0, model.expression_index("jawOpen")] = 0.67
+    frames, face, mouth = TalkingHeadRenderer(model, recon, size=512).render_with_masks(c.replace(expression=e))
+    assert int(mouth.sum()) > 1000
+    lum = (frames[0][mouth[0]].float() * torch.tensor([0.299, 0.587, 0.114])).sum(1)
+    skin = (frames[0][face[0]].float() * torch.tensor([0.299, 0.587, 0.114])).sum(1)
+    assert float(lum.median()) > 0.35 * float(skin.mean())
