@@ -24,6 +24,10 @@ REPO = Path(__file__).resolve().parents[1]
 LEVELS = (0.0, 0.5, 1.0)
 
 
+def _scores(values) -> str:
+    return " / ".join(f"{x:.2f}" for x in values)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", default=os.environ.get("TALKRIG_SHARED", str(REPO.parent / "shared")))
@@ -63,9 +67,8 @@ def main() -> None:
                     bs = faces[0].blendshapes if faces else {}
                     scores.append((bs.get("eyeBlinkLeft", np.nan) + bs.get("eyeBlinkRight", np.nan)) / 2)
                 row[cal] = (gap_mm, scores)
-            fmt = lambda s: " / ".join(f"{x:.2f}" for x in s)  # noqa: E731
             print(f"{emotion:8s} {photo.name[:28]:28s} {row[False][0]:8.1f} {row[True][0]:8.1f}   "
-                  f"{fmt(row[False][1]):>22s}   {fmt(row[True][1]):>22s}")
+                  f"{_scores(row[False][1]):>22s}   {_scores(row[True][1]):>22s}")
 
 
 if __name__ == "__main__":

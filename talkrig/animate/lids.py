@@ -41,21 +41,38 @@ def _channels(model: MorphableModel) -> list[int] | None:
     return [names.index(n) for n, _, _ in EYES]
 
 
+def _lid_points(model: MorphableModel) -> Tensor:
+    """``(2, 4)`` vertex ids per eye: two upper-lid then two lower-lid landmarks."""
+    return torch.stack([model.landmarks68[list(up) + list(lo)] for _, up, lo in EYES])
+
+
+def _opening(y: Tensor) -> Tensor:
+    """``(..., 2)`` upper minus lower lid height from ``(..., 2, 4)`` heights of :func:`_lid_points`."""
+    return y[..., :2].mean(-1) - y[..., 2:].mean(-1)
+
+
 def lid_gaps(model: MorphableModel, identity: Tensor, expression: Tensor) -> Tensor:
     """``(T, 2)`` vertical opening of the right and left eye (upper minus lower lid margin,
     model units; negative when the upper lid has passed the lower one).
 
     ``identity`` ``(1 or T, K)``, ``expression`` ``(T, E)``.
     """
-    lm = model.landmarks68
-    out = []
-    for _, up, lo in EYES:
-        ids = lm[list(up) + list(lo)]
-        v = model.mean[ids] + torch.einsum("bk,knc->bnc", identity.to(model.mean.dtype), model.id_basis[:, ids])
-        v = v + torch.einsum("be,enc->bnc", expression.to(model.mean.dtype), model.exp_basis[:, ids])
-        y = v[..., 1]
-        out.append(y[:, :len(up)].mean(1) - y[:, len(up):].mean(1))
-    return torch.stack(out, 1)
+    ids = _lid_points(model)
+    dt = model.mean.dtype
+    y = model.mean[ids, 1] + torch.einsum("bk,kij->bij", identity.to(dt), model.id_basis[:, ids, 1])
+    y = y + torch.einsum("be,eij->bij", expression.to(dt), model.exp_basis[:, ids, 1])
+    return _opening(y)
+
+
+def _closing(model: MorphableModel, chans: list[int], identity: Tensor, expression: Tensor) -> Tensor | None:
+    open_expr = expression.clone()
+    open_expr[:, chans] = 0
+    gap = lid_gaps(model, identity, open_expr)
+    # the blend is linear: each eye's own blink shape changes its gap by a constant per unit
+    rate = _opening(model.exp_basis[chans][:, _lid_points(model), 1]).diagonal()
+    if bool((rate >= 0).any()):  # a blink shape that does not lower the upper lid: leave as is
+        return None
+    return (PRESS * gap / -rate).clamp(0.0, MAX_WEIGHT).to(expression.dtype)
 
 
 def closing_weights(model: MorphableModel, identity: Tensor, expression: Tensor) -> Tensor | None:
@@ -64,29 +81,17 @@ def closing_weights(model: MorphableModel, identity: Tensor, expression: Tensor)
     channels are ignored).
     None when the model has no ARKit blink shapes or no 68 landmarks."""
     chans = _channels(model)
-    if chans is None:
-        return None
-    open_expr = expression.clone()
-    open_expr[:, chans] = 0
-    gap = lid_gaps(model, identity, open_expr)
-    # gap change per unit of each eye's own blink shape
-    unit = torch.zeros(2, expression.shape[1], dtype=expression.dtype, device=expression.device)
-    unit[0, chans[0]] = unit[1, chans[1]] = 1
-    rate = lid_gaps(model, torch.zeros_like(identity[:1]).expand(2, -1), unit).diagonal() - \
-        lid_gaps(model, torch.zeros_like(identity[:1]), torch.zeros_like(unit[:1]))[0]
-    if bool((rate >= 0).any()):  # a blink shape that does not lower the upper lid: leave as is
-        return None
-    return (PRESS * gap / -rate).clamp(0.0, MAX_WEIGHT).to(expression.dtype)
+    return None if chans is None else _closing(model, chans, identity, expression)
 
 
 def calibrate_blinks(model: MorphableModel, coeffs: Coefficients) -> Coefficients:
     """Coefficients whose blink channels mean closure: each ``eyeBlink`` weight ``w`` becomes
     ``w * closing_weight`` of its frame (:func:`closing_weights`), so 1 closes the lids exactly
     and 0.5 half-closes them. Models without ARKit blink shapes are returned unchanged."""
-    w = closing_weights(model, coeffs.identity, coeffs.expression)
+    chans = _channels(model)
+    w = None if chans is None else _closing(model, chans, coeffs.identity, coeffs.expression)
     if w is None:
         return coeffs
-    chans = _channels(model)
     expr = coeffs.expression.clone()
     expr[:, chans] = expr[:, chans] * w
     return coeffs.replace(expression=expr)
