@@ -19,7 +19,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from talkrig.errors import InputError, NoFaceError, TalkrigError  # noqa: E402
-from talkrig.model import ARKIT_52, Coefficients, MorphableModel, load_model  # noqa: E402
+from talkrig.model import ARKIT_52, load_model  # noqa: E402
 
 # `talkrig.animate` is the stage package, made callable (see the end of
 # talkrig/animate/__init__.py), so `talkrig.animate(text=...)` is the API function.
@@ -32,7 +32,12 @@ __all__ = ["ARKIT_52", "Coefficients", "InputError", "MorphableModel", "NoFaceEr
 
 
 def __getattr__(name: str):
-    # The pipeline functions import torch-heavy stages; load them on first use only.
+    # The pipeline functions and the torch-backed model classes load on first use only, so
+    # `import talkrig.animate.align` in a recognition worker does not import torch.
+    if name in ("Coefficients", "MorphableModel"):
+        import talkrig.model
+
+        return getattr(talkrig.model, name)
     if name in _API:
         from talkrig import api
 

@@ -32,3 +32,17 @@ def _isolated_cache(tmp_path_factory):
     if not os.environ.get("TALKRIG_CACHE"):
         os.environ["TALKRIG_CACHE"] = str(tmp_path_factory.mktemp("talkrig-cache"))
     yield
+
+
+def talkrig_exe() -> str:
+    """The installed `talkrig` command of this environment (what users run)."""
+    import shutil
+    import sys
+
+    exe = Path(sys.executable).parent / "talkrig"
+    if exe.is_file():
+        return str(exe)
+    found = shutil.which("talkrig")
+    if found is None:
+        pytest.fail("the `talkrig` command is not installed in this environment (pip install -e .)")
+    return found

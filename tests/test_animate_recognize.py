@@ -1,5 +1,6 @@
 """Recognition without a transcript: pause cuts and parallel decoding of the pieces."""
 
+import os
 import threading
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 from talkrig.animate import align as A
 from talkrig.animate.loudness import HOP_S, voice_activity
 from talkrig.animate.tts import synthesize
+from talkrig.errors import InputError
 
 SENTENCES = ["Bob bought a big blue balloon, but it popped.",
              "Please call Stella and ask her to bring these things with her from the store.",
@@ -68,8 +70,14 @@ def test_worker_count_policy(monkeypatch):
     t.start()
     t.join()
     assert out == [1]  # no pools from worker threads
+    # short audio decodes in this process: starting workers would cost more than they save
+    assert A.recognition_workers(None, 5, duration=A.PARALLEL_MIN_S - 1) == 1
+    assert A.recognition_workers(None, 5, duration=A.PARALLEL_MIN_S + 1) == min(A.MAX_WORKERS, len(os.sched_getaffinity(0)))
     monkeypatch.setenv("TALKRIG_RECOGNIZE_WORKERS", "1")
-    assert A.recognition_workers(None, 5) == 1
+    assert A.recognition_workers(None, 5, duration=600) == 1
+    monkeypatch.setenv("TALKRIG_RECOGNIZE_WORKERS", "two")
+    with pytest.raises(InputError, match="whole number"):
+        A.recognition_workers(None, 5)
 
 
 def test_recognition_vocabulary_is_the_language_models_most_probable_words(tmp_path, monkeypatch):

@@ -8,7 +8,8 @@
   >= 4 s; each piece gets word recognition with the shipped language model (over its 20,000
   most probable words, :func:`recognition_dict`) and a phone alignment of the hypothesis over
   the recognizer's own word segmentation (free phone recognition is poor, see
-  shared/NOTES.md). Pieces decode in 2 forked processes by default; the result is the same
+  shared/NOTES.md). Long audio decodes its pieces in 2 worker processes (started by a
+  forkserver, never forked from this process); the result is the same
   with one.
 * Anything that fails degrades to :func:`energy_segments` (voiced stretches as open vowels,
   quiet stretches as ``SIL``) so the mouth still follows the voice.
@@ -59,21 +60,23 @@ RECOGNIZE_VOCAB = 20000
 _PIECE_S = 4.0  # recognize(): shortest piece between two pause cuts
 _MIN_LAST_S = 1.0  # ... and no cut closer than this to the end
 MAX_WORKERS = 2  # recognize(): decoding processes by default
+PARALLEL_MIN_S = 20.0  # ... for audio at least this long (see recognition_workers)
 _DECODERS: dict[str, object] = {}
 _LOCK = threading.RLock()
 
 
-def _decoder(kind: str = "align"):
+def _decoder(kind: str = "align", dict_path: str | None = None):
     """One cached pocketsphinx decoder per kind and process (loading takes ~0.3 s).
 
     ``align_nofiller`` disallows optional silences between words: used when the normal word
-    pass fails to reach the grammar's final state."""
+    pass fails to reach the grammar's final state. ``dict_path``: the recognizer's dictionary
+    (default :func:`recognition_dict`)."""
     from pocketsphinx import Decoder
 
     if kind not in _DECODERS:
         opts = {"align_nofiller": {"fsgusefiller": False}, "recognize": _RECOGNIZE_OPTS}.get(kind, {})
         if kind == "recognize":
-            opts = {**opts, "dict": str(recognition_dict())}
+            opts = {**opts, "dict": dict_path or str(recognition_dict())}
         _DECODERS[kind] = Decoder(loglevel="FATAL", **opts)
     return _DECODERS[kind]
 
@@ -304,7 +307,7 @@ def recognize(audio: np.ndarray, sample_rate: int = 16000, workers: int | None =
     cuts = pause_cuts(audio, sample_rate)
     pieces = [(np.ascontiguousarray(audio[int(round(a * sample_rate)):int(round(b * sample_rate))]), a)
               for a, b in zip(cuts[:-1], cuts[1:])]
-    n = recognition_workers(workers, len(pieces))
+    n = recognition_workers(workers, len(pieces), len(audio) / sample_rate)
     results = _map_parallel(pieces, n) if n > 1 else None
     if results is None:
         with _LOCK:
@@ -340,21 +343,25 @@ def pause_cuts(audio: np.ndarray, sample_rate: int = 16000, min_piece_s: float |
     return cuts + [duration]
 
 
-def recognition_workers(workers: int | None, n_pieces: int = 2) -> int:
-    """Processes to decode with. ``None`` means: up to :data:`MAX_WORKERS`, bounded by the CPUs
-    this process may use, ``$TALKRIG_RECOGNIZE_WORKERS`` if set, and 1 inside a worker process
-    (a data_prep pool, a daemon, a non-main thread) or where ``fork`` is unavailable, so
-    parallel callers do not multiply processes."""
+def recognition_workers(workers: int | None, n_pieces: int = 2, duration: float | None = None) -> int:
+    """Processes to decode with. ``None`` means: ``$TALKRIG_RECOGNIZE_WORKERS`` if set, else up
+    to :data:`MAX_WORKERS` bounded by the CPUs this process may use; and 1 for audio shorter
+    than :data:`PARALLEL_MIN_S` (``duration``; starting workers costs more than it saves) or
+    inside a worker process (a data_prep pool, a daemon, a non-main thread), so parallel
+    callers do not multiply processes."""
     import multiprocessing as mp
     import os
 
     if workers is None:
         env = os.environ.get("TALKRIG_RECOGNIZE_WORKERS", "").strip()
         if env:
-            workers = int(env)
+            try:
+                workers = int(env)
+            except ValueError:
+                raise InputError(f"TALKRIG_RECOGNIZE_WORKERS must be a whole number, got {env!r}") from None
         elif (mp.parent_process() is not None or mp.current_process().daemon
               or threading.current_thread() is not threading.main_thread()
-              or "fork" not in mp.get_all_start_methods()):
+              or (duration is not None and duration < PARALLEL_MIN_S)):
             workers = 1
         else:
             cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -365,48 +372,59 @@ def recognition_workers(workers: int | None, n_pieces: int = 2) -> int:
 _POOL: dict[str, object] = {}
 
 
+def _init_recognizer(dict_path: str) -> None:
+    """Worker initializer: load both decoders once per worker process."""
+    _decoder("recognize", dict_path)
+    _decoder("align")
+
+
 def _map_parallel(pieces: list, n: int) -> list | None:
-    """:func:`_recognize_piece` over ``pieces`` in a persistent pool of ``n`` forked processes
-    (forked once per process, after both decoders are loaded, so workers start at no cost and
-    share the models copy-on-write). None if the pool cannot be used (the caller then decodes
-    serially)."""
-    import multiprocessing as mp
+    """:func:`_recognize_piece` over ``pieces`` in a persistent pool of ``n`` worker processes.
+
+    The workers are fresh interpreters (:class:`talkrig.io.workers.WorkerPool`), never a
+    ``fork`` of this process: by now it usually holds MediaPipe's and torch's threads, and a
+    forked child of such a process hung at exit. Each worker loads the decoders once (~0.5 s,
+    in parallel); the pool lives as long as this process. None if the pool cannot be used
+    (the caller then decodes serially)."""
     import os
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
+
+    from talkrig.io.workers import WorkerError, WorkerPool
 
     with _LOCK:
         pool = _POOL.get("pool")
-        if pool is None or _POOL.get("n") != n or _POOL.get("pid") != os.getpid():
-            if pool is not None and _POOL.get("pid") == os.getpid():
-                pool.shutdown(wait=False, cancel_futures=True)
-            _decoder("recognize")
-            _decoder("align")
+        if pool is None or pool.size != n or pool.pid != os.getpid():
+            if pool is not None and pool.pid == os.getpid():
+                pool.terminate()
             try:
-                pool = ProcessPoolExecutor(max_workers=n, mp_context=mp.get_context("fork"))
-            except (OSError, ValueError):
+                pool = WorkerPool(n, _init_recognizer, (str(recognition_dict()),))
+            except OSError:
                 return None
-            _POOL.update(pool=pool, n=n, pid=os.getpid())
+            _POOL["pool"] = pool
             import atexit
 
             atexit.register(_close_pool, os.getpid())
         # Longest pieces first, so the last piece to finish is a short one.
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i][0]))
         try:
-            futures = {i: pool.submit(_recognize_piece, *pieces[i]) for i in order}
-            return [futures[i].result() for i in range(len(pieces))]
-        except (BrokenProcessPool, OSError):
+            return pool.map(_recognize_piece, pieces, order=order)
+        except WorkerError:
             _POOL.clear()
+            pool.terminate()
             return None
+        except BaseException:  # Ctrl-C, a signal: map() has killed the workers
+            _POOL.clear()
+            raise
 
 
 def _close_pool(pid: int) -> None:
-    """Shut the pool down before interpreter teardown (else its manager thread complains)."""
+    """End the pool's workers at exit; nothing in any other process than the one that made it."""
     import os
 
-    pool = _POOL.pop("pool", None)
-    if pool is not None and pid == os.getpid():
-        pool.shutdown(wait=True)
+    pool = _POOL.get("pool")
+    if pid != os.getpid() or pool is None or pool.pid != pid:
+        return
+    _POOL.clear()
+    pool.close()
 
 
 def _recognize_piece(piece: np.ndarray, t0: float) -> tuple[list, list] | None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from talkrig.errors import InputError
 from talkrig.model.arkit import ARKIT_52, canonical_name
@@ -110,6 +109,8 @@ class Animation:
             With ``calibrate_lids`` (default) the blink channels are read as lid closure and
             scaled to what closes this face's eyes in each frame (:mod:`talkrig.animate.lids`).
         """
+        import torch
+
         from talkrig.model.coefficients import Coefficients
         from talkrig.model.rotation import euler_to_matrix, matrix_to_euler
 
@@ -136,8 +137,10 @@ class Animation:
         return out
 
     @staticmethod
-    def _expression_for(model, weights: torch.Tensor) -> torch.Tensor:
+    def _expression_for(model, weights: "torch.Tensor") -> "torch.Tensor":
         """Map ``(T, 52)`` ARKit weights onto ``model``'s expression space ``(T, E)``."""
+        import torch
+
         names = list(model.exp_names)
         idx = [(i, ARKIT_52.index(c)) for i, n in enumerate(names) if (c := _arkit_for(n))]
         if idx:

@@ -164,24 +164,34 @@ def _pool_session(queue: list[ClipInfo], inflight: dict, od: OutputDir, config: 
     to the clips they hold (what a crash would lose)."""
     import multiprocessing as mp
 
-    # spawn, not fork: MediaPipe/XNNPACK thread pools do not survive a fork
-    ctx = mp.get_context("spawn")
-    with _single_threaded_children(), ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=ctx,
-                             initializer=init_worker, initargs=(config,)) as pool:
-        def submit() -> None:
-            if queue:
-                c = queue.pop(0)
-                inflight[pool.submit(run_clip, c, str(od.root), config)] = c
+    from talkrig.io.workers import init_worker_process, terminate_pool
 
-        for _ in range(2 * workers):  # keep every worker fed without pickling the whole list
-            submit()
-        while inflight:
-            finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
-            for fut in finished:
-                result = fut.result()  # BrokenProcessPool propagates with inflight intact
-                del inflight[fut]
-                yield result
+    # spawn, not fork: MediaPipe/XNNPACK thread pools do not survive a fork. Workers die with
+    # this process and leave Ctrl-C to it (init_worker_process).
+    ctx = mp.get_context("spawn")
+    # workers start on demand during submit(): the thread limits stay set the whole time
+    with _single_threaded_children():
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=ctx,
+                                   initializer=init_worker_process, initargs=(init_worker, config))
+        try:
+            def submit() -> None:
+                if queue:
+                    c = queue.pop(0)
+                    inflight[pool.submit(run_clip, c, str(od.root), config)] = c
+
+            for _ in range(2 * workers):  # keep every worker fed without pickling the whole list
                 submit()
+            while inflight:
+                finished, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    result = fut.result()  # BrokenProcessPool propagates with inflight intact
+                    del inflight[fut]
+                    yield result
+                    submit()
+        except BaseException:  # a crash, Ctrl-C, a signal, the caller stopping: no waiting on clips
+            terminate_pool(pool)
+            raise
+        pool.shutdown(wait=True)
 
 
 @contextlib.contextmanager

@@ -15,6 +15,7 @@ import concurrent.futures.thread  # noqa: F401  (its exit hook must be registere
 import contextlib
 import hashlib
 import importlib.resources
+import os
 import threading
 import weakref
 from dataclasses import dataclass, field
@@ -269,9 +270,24 @@ def _is_rgb8(a) -> bool:
 _LIVE: "weakref.WeakSet[FaceLandmarker]" = weakref.WeakSet()
 
 
+#: The process whose landmarkers these are. A forked child inherits the hooks below but none
+#: of MediaPipe's threads: closing a graph there waits for a dispatcher that does not exist,
+#: so the hooks do nothing outside this process (and the child forgets the inherited objects).
+_OWNER_PID = os.getpid()
+
+
 def _close_live() -> None:
+    if os.getpid() != _OWNER_PID:
+        return
     for lm in list(_LIVE):
         lm.close()
+
+
+def _forget_in_child() -> None:
+    global _OWNER_PID
+    _OWNER_PID = os.getpid()
+    _LIVE.clear()
+    _CACHE.forget()
 
 
 # concurrent.futures shuts its worker pools down in a threading exit hook, before atexit
@@ -279,6 +295,7 @@ def _close_live() -> None:
 if hasattr(threading, "_register_atexit"):
     threading._register_atexit(_close_live)
 atexit.register(_close_live)
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class _LandmarkerCache:
@@ -298,10 +315,17 @@ class _LandmarkerCache:
             return lm
 
     def close_all(self) -> None:
+        if os.getpid() != _OWNER_PID:
+            return
         with self._lock:
             for lm in self._items.values():
                 lm.close()
             self._items.clear()
+
+    def forget(self) -> None:
+        """Drop the entries without closing them (a forked child: they belong to the parent)."""
+        self._items = {}
+        self._lock = threading.Lock()
 
 
 _CACHE = _LandmarkerCache()
