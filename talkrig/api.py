@@ -172,7 +172,10 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
             if progress is not None:
                 progress(i + 1, total)
     seconds = time.perf_counter() - t0
-    checks = lipsync_self_checks(anim, model)
+    try:
+        checks = lipsync_self_checks(anim, model)
+    except Exception:  # noqa: BLE001 - a check must never turn a written video into a failure
+        checks = dict.fromkeys(("closed_in_pauses", "closed_on_pbm", "jaw_loudness_r"), float("nan"))
     return VideoReport(path=path, frames=total, duration=anim.duration, fps=anim.fps,
                        seconds=seconds, checks=checks)
 
@@ -204,6 +207,8 @@ def render_image(recon, model: MorphableModel | str | None = None, size: int = 5
     """One edited still, ``(size, size, 3)`` uint8; ``edits`` as :func:`edit_coefficients`."""
     from talkrig.render.frames import TalkingHeadRenderer
 
+    if size not in SIZES:
+        raise InputError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
     m = _model_for(recon, model)
     coeffs = edit_coefficients(recon, m, **edits)
     return next(TalkingHeadRenderer(m, recon, size=size).iter_frames(coeffs))

@@ -90,23 +90,29 @@ class _EspeakLib:
         self.lock = threading.Lock()
         self.voices = self._list_voices()
 
-    def _list_voices(self) -> set[str]:
-        """Lower-case names under which a voice can be selected (name, id, languages)."""
+    def _list_voices(self) -> dict[str, str]:
+        """Lower-case names under which a voice can be asked for (its name, identifier and
+        languages) -> the name espeak selects it by. A language spoken by several voices
+        maps to the one that lists it with the best priority (``zh`` -> Chinese Mandarin)."""
         self.lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
         arr = self.lib.espeak_ListVoices(None)
-        names: set[str] = set()
+        names: dict[str, str] = {}
+        langs: dict[str, tuple[int, str]] = {}
         i = 0
         while arr[i]:
             v = arr[i].contents
-            names |= {v.name.decode().lower(), v.identifier.decode().lower(),
-                      v.identifier.decode().rsplit("/", 1)[-1].lower()}
+            name = v.name.decode()
+            for key in (name, v.identifier.decode(), v.identifier.decode().rsplit("/", 1)[-1]):
+                names.setdefault(key.lower(), name)
             p = v.languages
-            while ctypes.c_ubyte.from_address(p).value:
+            while (priority := ctypes.c_ubyte.from_address(p).value):
                 lang = ctypes.string_at(p + 1)
-                names.add(lang.decode().lower())
+                key = lang.decode().lower()
+                if key not in langs or priority < langs[key][0]:
+                    langs[key] = (priority, name)
                 p += 2 + len(lang)
             i += 1
-        return names
+        return {**{k: n for k, (_, n) in langs.items()}, **names}
 
     def _on_synth(self, wav, n, events) -> int:
         if wav and n > 0:
@@ -122,8 +128,10 @@ class _EspeakLib:
     def run(self, text: str, voice: str, rate: int) -> tuple[np.ndarray, list]:
         """Synthesize; returns ``(int16 samples at self.rate, events)``."""
         with self.lock:
-            base = voice.split("+", 1)[0].lower()  # "en-us+f3": voice + variant
-            if base not in self.voices or self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            base, plus, variant = voice.partition("+")  # "en-us+f3": voice + variant
+            if (self.lib.espeak_SetVoiceByName(voice.encode()) != 0
+                    and (base.lower() not in self.voices
+                         or self.lib.espeak_SetVoiceByName((self.voices[base.lower()] + plus + variant).encode()) != 0)):
                 raise InputError(f"unknown espeak-ng voice or language: {voice!r}")
             self.lib.espeak_SetParameter(_PARAM_RATE, int(rate), 0)
             self._chunks, self._events = [], []
@@ -149,6 +157,98 @@ def _espeak() -> _EspeakLib:
         return _LIB
 
 
+#: Longest text spoken in one call (about 12 minutes of speech at the default rate).
+MAX_TEXT_CHARS = 10_000
+
+# Writing systems whose text an English voice cannot read: the voice to use for each, and the
+# languages (espeak-ng codes) whose voices read it. Ranges are Unicode blocks.
+_SCRIPTS = (
+    ("Chinese", ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0xF900, 0xFAFF)), "cmn", ("cmn", "zh", "yue", "ja", "hak")),
+    ("Japanese kana", ((0x3040, 0x30FF),), "ja", ("ja",)),
+    ("Korean", ((0xAC00, 0xD7AF), (0x1100, 0x11FF), (0x3130, 0x318F)), "ko", ("ko",)),
+    ("Arabic", ((0x0600, 0x06FF), (0x0750, 0x077F), (0xFB50, 0xFDFF), (0xFE70, 0xFEFF)), "ar",
+     ("ar", "fa", "ur", "ps", "sd", "ku", "ug")),
+    ("Hebrew", ((0x0590, 0x05FF),), "he", ("he",)),
+    ("Cyrillic", ((0x0400, 0x04FF),), "ru", ("ru", "uk", "bg", "sr", "mk", "be", "kk", "ky", "tt", "ba", "cv", "mn")),
+    ("Greek", ((0x0370, 0x03FF),), "el", ("el", "grc")),
+    ("Devanagari", ((0x0900, 0x097F),), "hi", ("hi", "mr", "ne", "sa", "kok", "bpy")),
+    ("Bengali", ((0x0980, 0x09FF),), "bn", ("bn", "as", "bpy")),
+    ("Gurmukhi", ((0x0A00, 0x0A7F),), "pa", ("pa",)),
+    ("Gujarati", ((0x0A80, 0x0AFF),), "gu", ("gu",)),
+    ("Tamil", ((0x0B80, 0x0BFF),), "ta", ("ta",)),
+    ("Telugu", ((0x0C00, 0x0C7F),), "te", ("te",)),
+    ("Kannada", ((0x0C80, 0x0CFF),), "kn", ("kn",)),
+    ("Malayalam", ((0x0D00, 0x0D7F),), "ml", ("ml",)),
+    ("Thai", ((0x0E00, 0x0E7F),), "th", ("th",)),
+    ("Georgian", ((0x10A0, 0x10FF),), "ka", ("ka",)),
+    ("Armenian", ((0x0530, 0x058F),), "hy", ("hy", "hyw")),
+    ("Ethiopic", ((0x1200, 0x137F),), "am", ("am",)),
+)
+_MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?][^<>]{0,500}>")
+
+
+def prepare_text(text: str) -> str:
+    """The words to speak: markup tags (SSML, HTML) removed and their entities decoded, emoji
+    and other pictographs dropped, whitespace collapsed. None of it is ever read aloud."""
+    import html
+    import unicodedata
+
+    text = str(text)
+    if _MARKUP.search(text):
+        text = html.unescape(_MARKUP.sub(" ", text))
+    keep = []
+    for ch in text:
+        cat = unicodedata.category(ch)
+        if cat in ("So", "Sk", "Cs", "Co", "Cn") or (cat in ("Mn", "Cf") and (0xFE00 <= ord(ch) <= 0xFE0F
+                                                                             or ord(ch) in (0x200D, 0x20E3))):
+            keep.append(" ")
+        elif cat.startswith("C") and ch not in "\t\n":
+            keep.append(" ")
+        else:
+            keep.append(ch)
+    return " ".join("".join(keep).split())
+
+
+def text_script(text: str) -> tuple[str, str, tuple[str, ...]] | None:
+    """``(script name, voice, languages)`` of the non-Latin writing system most of the
+    letters of ``text`` are in, or None for Latin (or letter-less) text."""
+    counts: dict[int, int] = {}
+    letters = 0
+    for ch in text:
+        if not ch.isalpha():
+            continue
+        letters += 1
+        o = ord(ch)
+        for k, (_, ranges, _, _) in enumerate(_SCRIPTS):
+            if any(a <= o <= b for a, b in ranges):
+                counts[k] = counts.get(k, 0) + 1
+                break
+    if not counts:
+        return None
+    k, n = max(counts.items(), key=lambda kv: kv[1])
+    if n * 2 < letters:
+        return None
+    if _SCRIPTS[k][0] == "Chinese" and counts.get(1):  # kanji with kana: Japanese
+        k = 1
+    name, _, voice, langs = _SCRIPTS[k]
+    return name, voice, langs
+
+
+def choose_voice(text: str, voice: str | None, default: str = "en-us") -> str:
+    """The voice for ``text``: ``voice`` when given, else one that reads its writing system.
+    A given voice that cannot read the text's script is refused with the one to use."""
+    script = text_script(text)
+    if voice is None:
+        return script[1] if script else default
+    if script is not None:
+        lang = voice.partition("+")[0].lower()
+        if not (lang in script[2] or lang.split("-")[0] in script[2]
+                or any(lang.startswith(code + "-") for code in script[2])):
+            raise InputError(f"the text is written in {script[0]} script, which voice {voice!r} cannot "
+                             f"read: use --voice {script[1]} (or leave --voice out to pick it from the text)")
+    return voice
+
+
 def _span_words(text: str, position: int, next_position: int | None) -> list[str]:
     """Words of the text from espeak's 1-based ``position`` up to the next WORD event.
 
@@ -169,13 +269,19 @@ class EspeakTTS:
                    stop_closures: bool = True) -> Speech:
         """Speak ``text``. ``stop_closures=False`` keeps espeak's raw event times (stops start
         at their release) instead of moving stop onsets to the closure."""
-        text = " ".join(str(text).split())
-        if not text:
+        if not str(text).strip():
             raise InputError("text to speak is empty")
+        if len(str(text)) > MAX_TEXT_CHARS:
+            raise InputError(f"text is too long ({len(str(text)):,} characters; at most {MAX_TEXT_CHARS:,}, "
+                             "about 12 minutes of speech): split it, or record it and pass the audio")
+        text = prepare_text(text)
+        if not any(ch.isalnum() for ch in text):
+            raise InputError("the text has nothing to speak (only symbols, emoji or markup)")
         rate = int(rate or self.default_rate)
         if not 80 <= rate <= 450:
             raise InputError(f"speech rate must be 80-450 words per minute, got {rate}")
-        pcm, events = _espeak().run(text, voice or self.default_voice, rate)
+        voice = choose_voice(text, voice, self.default_voice)
+        pcm, events = _espeak().run(text, voice, rate)
         sr = _espeak().rate
         total = len(pcm) / sr
         phon = [(s / sr, name) for t, s, _, _, name in events if t == _EV_PHONEME]

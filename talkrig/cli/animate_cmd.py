@@ -39,10 +39,14 @@ def animate(
         if not tpath.is_file():
             raise InputError(f"transcript file not found: {tpath}")
         transcript = tpath.read_text(encoding="utf-8", errors="replace")
-    if out.suffix.lower() != ".npz":
-        raise InputError(f"output must be an .npz file, got {out}")
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise InputError(f"--plot must be a .png file, got {plot}")
+    from talkrig.io.files import check_output, same_file
+
+    sources = (audio, checkpoint, Path(pose) if pose.lower().endswith(".csv") else None)
+    check_output(out, (".npz",), inputs=sources)
+    if plot is not None:
+        check_output(plot, (".png",), inputs=sources, what="--plot")
+        if same_file(plot, out):
+            raise InputError("--plot and -o name the same file")
     pose_arg: str | Path = Path(pose) if pose.lower().endswith(".csv") else pose
     anim = run(text, audio=audio, transcript=transcript, emotion=emotion, intensity=intensity,
                pose=pose_arg, seed=seed, fps=fps, voice=voice, rate=rate, engine=engine,

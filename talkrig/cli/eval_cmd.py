@@ -33,6 +33,14 @@ def eval_command(
     from talkrig.eval.evaluate import check_inputs, evaluate, print_report
 
     check_inputs(generated, reference, source)
+    if json_out is not None:  # before the evaluation, not after it
+        from talkrig.io.files import check_output
+
+        check_output(json_out, (".json",), inputs=(generated, reference, source), what="--json")
+    if emotion is not None:
+        from talkrig.animate.emotion import parse_schedule
+
+        parse_schedule(emotion, 1.0)
     if text is not None and Path(text).suffix == ".txt" and Path(text).is_file():
         text = Path(text).read_text()
     rep = evaluate(generated, reference=reference, source=source, text=text, emotion=emotion,

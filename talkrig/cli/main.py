@@ -35,30 +35,115 @@ def _register_all() -> None:
 _register_all()
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so temporary files are removed and
+    worker processes ended on the way out (a BaseException: ``except Exception`` keeps out)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum, _frame) -> None:
+    raise Terminated(signum)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _os_error_message(exc: OSError) -> str:
+    """``cannot write /x/y.mp4: No space left on device`` style text for an OS failure."""
+    import errno
+
+    where = exc.filename or ""
+    reason = exc.strerror or _one_line(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on the device"
+    return f"{reason}: {where}" if where else reason
+
+
+def _show_warnings() -> None:
+    """Warnings of the library (logger ``talkrig``) as ``talkrig: warning: ...`` lines on
+    whatever ``sys.stderr`` is when they happen."""
+    import logging
+
+    class StderrHandler(logging.StreamHandler):
+        def emit(self, record: logging.LogRecord) -> None:
+            self.stream = sys.stderr
+            super().emit(record)
+
+    log = logging.getLogger("talkrig")
+    if not any(type(h).__name__ == "StderrHandler" for h in log.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(logging.Formatter("talkrig: warning: %(message)s"))
+        handler.setLevel(logging.WARNING)
+        log.addHandler(handler)
+        log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit status instead of raising SystemExit."""
+    """Run the CLI; returns the exit status instead of raising SystemExit.
+
+    Every failure ends in one line on stderr: ``talkrig: error: ...`` (exit 2 for bad input
+    and usage, 1 for the environment: disk full, unwritable places, out of memory, and for
+    bugs), ``talkrig: interrupted`` (130) or ``talkrig: terminated`` (128 + signal).
+    ``TALKRIG_DEBUG=1`` shows tracebacks instead.
+    """
     from talkrig.errors import TalkrigError
 
+    debug = bool(os.environ.get("TALKRIG_DEBUG"))
+    _show_warnings()
     try:
-        app(args=argv, prog_name="talkrig")  # standalone: usage errors print and exit 2
+        code = app(args=argv, prog_name="talkrig", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into Exit(130)
+            raise KeyboardInterrupt
+        return code if isinstance(code, int) else 0
+    except typer.TyperException as exc:  # usage: bad option, missing argument, bad value
+        if type(exc).__name__ == "NoArgsIsHelpError" and getattr(exc, "ctx", None) is not None:
+            print(exc.ctx.get_help())
+            return 2
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        msg = exc.format_message() if hasattr(exc, "format_message") else _one_line(exc)
+        print(f"talkrig: error: {_one_line(Exception(msg))}{hint}", file=sys.stderr)
+        return int(getattr(exc, "exit_code", 2) or 2)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except TalkrigError as exc:
-        print(f"talkrig: error: {exc}", file=sys.stderr)
+        print(f"talkrig: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("talkrig: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # anything unexpected: one line, not a traceback
-        if os.environ.get("TALKRIG_DEBUG"):
+    except Terminated as exc:
+        print("talkrig: terminated", file=sys.stderr)
+        return 128 + exc.signum
+    except OSError as exc:
+        if debug:
             raise
-        print(f"talkrig: internal error: {type(exc).__name__}: {exc} "
+        print(f"talkrig: error: {_os_error_message(exc)}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if debug:
+            raise
+        print("talkrig: error: out of memory (try a smaller --size or a shorter input)", file=sys.stderr)
+        return 1
+    except Exception as exc:  # anything unexpected: one line, not a traceback
+        if debug:
+            raise
+        print(f"talkrig: internal error: {type(exc).__name__}: {_one_line(exc)} "
               "(set TALKRIG_DEBUG=1 for a traceback)", file=sys.stderr)
         return 1
-    return 0
 
 
 def run() -> None:
+    """The `talkrig` command: SIGTERM and SIGHUP end it like Ctrl-C (cleanly, one line)."""
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _raise_terminated)
     sys.exit(main())
 
 

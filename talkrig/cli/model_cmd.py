@@ -20,9 +20,12 @@ def parse_weights(text: str | None, what: str) -> dict[str, float]:
             continue
         name, _, value = item.partition("=")
         try:
-            out[name.strip()] = float(value) if value.strip() else 1.0
+            w = float(value) if value.strip() else 1.0
         except ValueError:
             raise InputError(f"bad {what} weight {item!r}: expected name=number") from None
+        if not (-10.0 <= w <= 10.0):  # also refuses nan and inf
+            raise InputError(f"bad {what} weight {item!r}: expected a finite number in [-10, 10]")
+        out[name.strip()] = w
     return out
 
 
@@ -84,10 +87,20 @@ def export(
     from talkrig.model.rotation import euler_to_matrix
 
     # check everything the user typed before loading or writing anything
+    from talkrig.io.files import check_output, same_file
+
     if output.suffix.lower() not in MESH_SUFFIXES:
         raise InputError(f"cannot write a mesh to {output.name}: use one of {', '.join(MESH_SUFFIXES)}")
     if landmarks is not None and landmarks.suffix.lower() not in LANDMARK_SUFFIXES:
         raise InputError(f"cannot write landmarks to {landmarks.name}: use .pts or .npy")
+    source = Path(model) if Path(model).exists() else None
+    check_output(output, inputs=(source,))
+    if landmarks is not None:
+        check_output(landmarks, inputs=(source,), what="--landmarks")
+        if same_file(landmarks, output):
+            raise InputError("--landmarks and -o name the same file")
+    if not math.isfinite(yaw):
+        raise InputError(f"--yaw must be a finite number of degrees, got {yaw}")
     exp_w, id_w = parse_weights(expression, "expression"), parse_weights(identity, "identity")
     m = load_model(model)
     e = m.expression_vector(exp_w)

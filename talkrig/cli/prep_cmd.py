@@ -26,6 +26,8 @@ def prep(
     from talkrig.data_prep.process import PrepConfig
     from talkrig.errors import InputError
 
+    if workers < 0:
+        raise InputError(f"--workers must be 0 (one per CPU core) or more, got {workers}")
     if crop_size < 0 or (crop_size and crop_size < 32):
         raise InputError(f"--crop-size must be 0 or at least 32, got {crop_size}")
     if not 0.0 <= min_face_fraction <= 1.0:
@@ -39,6 +41,13 @@ def prep(
     typer.echo(f"{s.total} clips: {s.skipped} already done, {s.processed} processed "
                f"({s.failed} failed) in {s.seconds:.1f} s, {fps:.1f} frames/s; "
                f"manifest: {ok} ok, {len(s.rows) - ok} failed -> {Path(out) / 'manifest.jsonl'}")
+    failed = [r for r in s.rows if r["status"] != "ok"]
+    if failed:  # a partly failed job is not a success: say so and exit 1
+        first = failed[0]
+        typer.echo(f"talkrig: error: {len(failed)} of {len(s.rows)} clips failed (first: {first.get('source')}: "
+                   f"{first.get('error', 'unknown error')}); rerun with --retry-errors after fixing them",
+                   err=True)
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -30,11 +30,16 @@ def recon(
     """Fit the face model to PHOTO and save the reconstruction."""
     from talkrig.recon.api import reconstruct
 
-    if output.suffix.lower() != ".npz":
-        raise InputError(f"output must be a .npz file, got {output}")
-    for p, suffix in ((mesh, ".obj"), (overlay, ".png"), (texture, ".png")):
-        if p is not None and p.suffix.lower() != suffix:
-            raise InputError(f"{p}: expected a {suffix} file")
+    from talkrig.io.files import check_output, same_file
+
+    check_output(output, (".npz",), inputs=(photo, init))
+    outputs = [output]
+    for p, suffix, what in ((mesh, ".obj", "--mesh"), (overlay, ".png", "--overlay"), (texture, ".png", "--texture")):
+        if p is not None:
+            check_output(p, (suffix,), inputs=(photo, init), what=what)
+            if any(same_file(p, q) for q in outputs):
+                raise InputError(f"{what} {p} is already another output of this command")
+            outputs.append(p)
     from talkrig.recon.fit import FitSettings
 
     settings = FitSettings.tight() if tight else FitSettings()
@@ -72,8 +77,9 @@ def train_recon_init(
     from talkrig.model.registry import load_model
     from talkrig.recon.regressor import load_prepared, train_regressor
 
-    if out.suffix.lower() != ".safetensors":
-        raise InputError(f"output must be a .safetensors file, got {out}")
+    from talkrig.io.files import check_output
+
+    check_output(out, (".safetensors",), inputs=(data,))
     data_arrays = load_prepared(data)
     m = load_model(model)
     if data_arrays["identity"].shape[1] != m.n_identity or data_arrays["expression"].shape[1] != m.n_expression:

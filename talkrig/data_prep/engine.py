@@ -172,7 +172,7 @@ def _pool_session(queue: list[ClipInfo], inflight: dict, od: OutputDir, config: 
     # workers start on demand during submit(): the thread limits stay set the whole time
     with _single_threaded_children():
         pool = ProcessPoolExecutor(max_workers=min(workers, len(queue)), mp_context=ctx,
-                                   initializer=init_worker_process, initargs=(init_worker, config))
+                                   initializer=init_worker_process, initargs=(_init_pool_worker, config))
         try:
             def submit() -> None:
                 if queue:
@@ -192,6 +192,17 @@ def _pool_session(queue: list[ClipInfo], inflight: dict, od: OutputDir, config: 
             terminate_pool(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def _init_pool_worker(config: PrepConfig) -> None:
+    """A pool worker's set-up: models loaded, and its native libraries' log lines (MediaPipe
+    prints to fd 2 from C++) kept off the user's terminal; a clip's failure reaches the user
+    through its error record, and ``TALKRIG_DEBUG=1`` keeps the logs."""
+    if not os.environ.get("TALKRIG_DEBUG"):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    init_worker(config)
 
 
 @contextlib.contextmanager

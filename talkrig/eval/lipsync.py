@@ -123,6 +123,9 @@ def lagged_correlation(opening: np.ndarray, db: np.ndarray, max_shift: int = 15,
     out = []
     for k in range(-max_shift, max_shift + 1):
         shifted = np.full(n, np.nan)
+        if abs(k) >= n:  # a clip shorter than the shift: no pairs at this offset
+            out.append(float("nan"))
+            continue
         if k >= 0:
             shifted[k:] = env[:n - k]
         else:

@@ -58,8 +58,26 @@ def _read_av(path: Path) -> tuple[np.ndarray, int]:
                 chunks.append(f.to_ndarray().reshape(-1))
         for f in resampler.resample(None):
             chunks.append(f.to_ndarray().reshape(-1))
+        declared = _declared_seconds(container, stream)
     samples = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+    got = len(samples) / rate if rate else 0.0
+    if declared and got < 0.9 * declared - 0.1:
+        import logging
+
+        logging.getLogger("talkrig").warning(
+            "%s looks truncated or damaged: its header promises %.2f s, %.2f s could be decoded "
+            "(rendering what is there)", path.name, declared, got)
     return samples.astype(np.float32, copy=False), rate
+
+
+def _declared_seconds(container, stream) -> float | None:
+    """The duration a file's header promises (an MP3's Xing/Info frame count, a container's
+    duration field), or None when it does not say."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # AV_TIME_BASE
+    return None
 
 
 def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, int]:

@@ -12,26 +12,104 @@ from talkrig.errors import InputError
 
 
 def check_writable(path: str | Path) -> Path:
-    """Raise :class:`InputError` unless ``path``'s folder exists and is writable; return it.
-    Lets long jobs fail before doing any work."""
+    """Raise :class:`InputError` unless a file can be created in ``path``'s folder; return the
+    folder. Lets long jobs fail before doing any work. Probes by creating (and removing) a
+    temporary file, so read-only mounts, ``/proc`` and full quotas are caught too."""
     parent = Path(path).parent if str(Path(path).parent) else Path(".")
-    if not parent.is_dir():
+    if not parent.exists():
         raise InputError(f"output folder does not exist: {parent}")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"output folder is not writable: {parent}")
+    if not parent.is_dir():
+        raise InputError(f"output folder is not a folder: {parent}")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".talkrig-probe.", dir=parent)
+    except OSError as exc:
+        raise InputError(f"cannot write in {parent}: {exc.strerror or exc}") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
     return parent
+
+
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name one file (hard links, symlinks and ``./`` spellings included)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_output(path: str | Path, suffixes: tuple[str, ...] = (), inputs=(), what: str = "output") -> Path:
+    """Validate an output file before any work: its suffix (one of ``suffixes``), that it is not
+    a folder or a device, that it would not overwrite one of ``inputs`` (paths, Nones
+    skipped), and that its folder takes new files. Returns it as a Path."""
+    path = Path(path)
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise InputError(f"{what} must end in {' or '.join(suffixes)}, got {path.name or path}")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, not a file")
+    if path.exists() and not path.is_file():
+        raise InputError(f"{what} {path} exists and is not a regular file")
+    for src in inputs:
+        if src is not None and same_file(path, src):
+            raise InputError(f"{what} {path} would overwrite the input {src}: choose another name")
+    check_writable(path)
+    return path
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale_parts(path: str | Path) -> None:
+    """Remove temporary files that :func:`atomic_path` left for ``path`` in processes that no
+    longer exist (a SIGKILL cannot be cleaned up after by the process it kills)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    for tmp in parent.glob(f".{glob_escape(path.stem)}.*.part{glob_escape(path.suffix)}"):
+        parts = tmp.name[len(path.stem) + 2:].split(".")
+        if len(parts) >= 3 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data to the device (best effort where the file system cannot)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+    """Yield a temporary path beside ``path``; on success flush it to disk and rename it onto
+    ``path``.
 
-    The temporary file keeps ``path``'s suffix (encoders pick formats by suffix). On any
-    exception it is removed and ``path`` is left untouched.
+    The temporary file (``.<stem>.<pid>.<random>.part<suffix>``) keeps ``path``'s suffix
+    (encoders pick formats by suffix). On any exception (Ctrl-C and signals that the CLI turns
+    into exceptions included) it is removed and ``path`` is left untouched; ones left by
+    killed processes are swept the next time ``path`` is written.
     """
     path = Path(path)
     parent = check_writable(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=parent)
+    if path.is_dir():
+        raise InputError(f"output {path} is a folder, not a file")
+    sweep_stale_parts(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=f".part{path.suffix}", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -40,7 +118,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
+        fsync_path(tmp_path)
         os.replace(tmp_path, path)
+        fsync_path(parent)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

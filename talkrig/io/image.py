@@ -24,7 +24,8 @@ MAX_PIXELS = 250_000_000
 ALPHA_BACKGROUND = (255, 255, 255)
 
 
-def load_image(source, *, name: str | None = None, min_side: int = MIN_SIDE) -> np.ndarray:
+def load_image(source, *, name: str | None = None, min_side: int = MIN_SIDE,
+               max_side: int | None = None) -> np.ndarray:
     """Load an image as upright RGB ``uint8``.
 
     Args:
@@ -32,13 +33,16 @@ def load_image(source, *, name: str | None = None, min_side: int = MIN_SIDE) -> 
             ``(H, W, 1|3|4)`` of dtype uint8, uint16 (full 16-bit range) or float (0..1).
         name: how to call the image in error messages (defaults to the path).
         min_side: reject images whose shorter side is below this.
+        max_side: downscale (Lanczos) so the longer side is at most this; a JPEG file is
+            then decoded at a reduced scale directly, so a huge photo never sits in memory at
+            full size.
     Returns:
         ``(H, W, 3)`` uint8 C-contiguous array.
     Raises:
         InputError: missing / unreadable / not an image / too small / too large.
     """
     if isinstance(source, (str, Path)):
-        img = _open_path(Path(source))
+        img = _open_path(Path(source), max_side)
         label = name or str(source)
         arr = pil_to_rgb(img, label)
     elif isinstance(source, Image.Image):
@@ -52,10 +56,14 @@ def load_image(source, *, name: str | None = None, min_side: int = MIN_SIDE) -> 
     h, w = arr.shape[:2]
     if min(h, w) < min_side:
         raise InputError(f"{label}: image is too small ({w}x{h}); need at least {min_side} px per side")
+    if max_side is not None and max(h, w) > max_side:
+        f = max_side / max(h, w)
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        arr = np.asarray(Image.fromarray(arr).resize(size, Image.Resampling.LANCZOS))
     return np.ascontiguousarray(arr)
 
 
-def _open_path(path: Path) -> Image.Image:
+def _open_path(path: Path, max_side: int | None = None) -> Image.Image:
     if not path.exists():
         raise InputError(f"image not found: {path}")
     if not path.is_file():
@@ -66,6 +74,11 @@ def _open_path(path: Path) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(path)
+            if max_side is not None and img.format == "JPEG" and max(img.size) > max_side:
+                # decode at the smallest 1/2, 1/4 or 1/8 scale whose longer side stays at least
+                # half of max_side (then Lanczos-resized if still above it)
+                f = max_side / 2 / max(img.size)
+                img.draft("RGB", (int(img.size[0] * f) + 1, int(img.size[1] * f) + 1))
             img.load()
         return img
     except Image.DecompressionBombError:

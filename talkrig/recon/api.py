@@ -161,6 +161,12 @@ def square_crop(bbox, scale: float = 1.6) -> np.ndarray:
     return np.array([cx - half, cy - half, cx + half, cy + half], np.float32)
 
 
+#: Photos are fitted at most this large (longer side, pixels): a 12-megapixel phone photo is
+#: used as it is, an 8000 px one is scaled down on loading (JPEGs decode at a reduced scale),
+#: which keeps memory near 1 GB; the frames talkrig renders are at most 1024 px anyway.
+MAX_PHOTO_SIDE = 4096
+
+
 def reconstruct(image, model: str | MorphableModel = "default", *, face_index: int = 0,
                 texture_size: int | None = None, delight: bool = False, settings: FitSettings | None = None,
                 landmarker: FaceLandmarker | None = None, detection: FaceDetection | None = None,
@@ -169,7 +175,9 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     """Reconstruct the face in one photo.
 
     Args:
-        image: path, PIL image or array (see :func:`talkrig.io.image.load_image`).
+        image: path, PIL image or array (see :func:`talkrig.io.image.load_image`); larger than
+            :data:`MAX_PHOTO_SIDE` is scaled down (the reconstruction's pixels are then those
+            of the scaled photo, ``rec.image``).
         model: ``"default"``, ``"ict"``, a model path, or a loaded :class:`MorphableModel`.
         face_index: which face when there are several (0 = largest).
         texture_size: side of the UV texture; None: 512 or 1024, whichever is closer to the
@@ -195,7 +203,7 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     """
     t0 = time.perf_counter()
     label = name or (str(image) if isinstance(image, (str,)) or hasattr(image, "__fspath__") else "image")
-    img = load_image(image, name=label)
+    img = load_image(image, name=label, max_side=MAX_PHOTO_SIDE)
     h, w = img.shape[:2]
     if texture_size is not None and not 16 <= texture_size <= 4096:
         raise InputError(f"texture size must be between 16 and 4096, got {texture_size}")

@@ -68,9 +68,20 @@ def bilinear(image: np.ndarray, xy: np.ndarray) -> np.ndarray:
     clamped at the borders) with :func:`talkrig.render.interpolate.texture`; returns
     ``(P, C)`` float32, uint8 images scaled to [0, 1]."""
     h, w = image.shape[:2]
-    tex = torch.from_numpy(image.reshape(h, w, -1).astype(np.float64)).permute(2, 0, 1)
     xy = np.asarray(xy, np.float64)
-    uv = torch.from_numpy(np.stack([xy[:, 0] / w, 1.0 - xy[:, 1] / h], 1))  # pixels -> uv (v up)
+    # Only the window the samples touch is converted to float (a whole 8000 px photo in float64
+    # is 1.5 GB); a window that reaches an image edge clamps there exactly as before.
+    if len(xy):
+        x0 = int(np.clip(np.floor(xy[:, 0].min()) - 2, 0, w - 1))
+        x1 = int(np.clip(np.ceil(xy[:, 0].max()) + 3, x0 + 1, w))
+        y0 = int(np.clip(np.floor(xy[:, 1].min()) - 2, 0, h - 1))
+        y1 = int(np.clip(np.ceil(xy[:, 1].max()) + 3, y0 + 1, h))
+    else:
+        x0, x1, y0, y1 = 0, w, 0, h
+    crop = image[y0:y1, x0:x1]
+    ch, cw = crop.shape[:2]
+    tex = torch.from_numpy(crop.reshape(ch, cw, -1).astype(np.float64)).permute(2, 0, 1)
+    uv = torch.from_numpy(np.stack([(xy[:, 0] - x0) / cw, 1.0 - (xy[:, 1] - y0) / ch], 1))  # pixels -> uv (v up)
     out = sample_texture(tex, uv[None])[0].numpy().astype(np.float32)
     return out / 255.0 if image.dtype == np.uint8 else out
 
@@ -114,7 +125,7 @@ def observe(image: np.ndarray, skin: np.ndarray, pix: np.ndarray, normals: np.nd
     facing = normals[:, 2].astype(np.float32)
     visible = inside & (pix[:, 2] <= zmin + depth_tol) & (facing > 0.05)
     colour = bilinear(image, pix[:, :2])
-    on_skin = bilinear(skin.astype(np.float32)[..., None], pix[:, :2])[:, 0] > 0.99
+    on_skin = bilinear(skin[..., None], pix[:, :2])[:, 0] > 0.99  # bool: 0/1, no full-size float copy
     return VertexObservation(colour, visible, visible & on_skin, facing)
 
 

@@ -29,7 +29,17 @@ def load_path_or_name(name_or_path: str | Path, device=None, **kw) -> MorphableM
     if kw.get("units", "") is None:  # None = the loader's default unit
         del kw["units"]
     model = _dispatch(name_or_path, **kw)
+    check_finite(model, name_or_path)
     return model.to(device) if device is not None else model
+
+
+def check_finite(model: MorphableModel, source) -> None:
+    """Refuse a model whose bases hold NaN or infinite values (every mesh made from it would)."""
+    import torch
+
+    for name, buf in model.named_buffers():
+        if buf.is_floating_point() and not bool(torch.isfinite(buf).all()):
+            raise ModelNotFoundError(f"face model {source} holds non-finite values (NaN or inf) in {name!r}")
 
 
 def _dispatch(name_or_path: str | Path, **kw) -> MorphableModel:
@@ -39,6 +49,8 @@ def _dispatch(name_or_path: str | Path, **kw) -> MorphableModel:
         return ict.load_ict(**kw)
     path = Path(name_or_path).expanduser()
     if not path.exists():
+        if path.suffix or len(path.parts) > 1:  # meant as a file
+            raise ModelNotFoundError(f"face model file not found: {path}")
         raise ModelNotFoundError(f"unknown face model {str(name_or_path)!r}: expected {ACCEPTED}")
     name = path.name.lower()
     if path.is_dir():
