@@ -109,3 +109,31 @@ def test_blendshape_sides_match_the_models_sides():
     img, *_ = render_neutral(winking)
     bs = shared_landmarker().detect_one(img).blendshapes
     assert bs["eyeBlinkLeft"] > bs["eyeBlinkRight"] + 0.2
+
+
+def _canvas(h: int, w: int, pastes) -> np.ndarray:
+    from PIL import Image
+
+    photo = Image.fromarray(load_image(ASTRONAUT))
+    out = np.full((h, w, 3), 128, np.uint8)
+    for x, y, side in pastes:
+        out[y:y + side, x:x + side] = np.asarray(photo.resize((side, side)))
+    return out
+
+
+def test_second_chance_finds_faces_the_whole_image_pass_misses():
+    """Two portraits side by side in a wide picture, and a ~27 px face in a 600x450 one: the
+    whole-image pass finds neither; tiles do (detect_one asks for them when short)."""
+    from talkrig.recon.landmarker import shared_landmarker
+
+    lm = shared_landmarker()
+    wide = _canvas(512, 1024, [(0, 0, 512), (560, 64, 384)])
+    assert len(lm.detect(wide)) < 2
+    second = lm.detect_one(wide, face_index=1)
+    first = lm.detect_one(wide, face_index=0)
+    assert first.bbox[2] < 512 and second.bbox[0] > 560  # one face in each portrait
+    small = _canvas(600, 450, [(225, 200, 150)])
+    assert lm.detect(small) == []
+    face = lm.detect_one(small)
+    x0, y0, x1, y1 = face.bbox
+    assert 225 <= x0 < x1 <= 375 and 200 <= y0 < y1 <= 350 and 15 <= x1 - x0 <= 60

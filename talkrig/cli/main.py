@@ -57,11 +57,15 @@ def _os_error_message(exc: OSError) -> str:
     """``cannot write /x/y.mp4: No space left on device`` style text for an OS failure."""
     import errno
 
-    where = exc.filename or ""
+    from talkrig.io.files import part_target
+
+    where = str(exc.filename or "")
+    if where and (target := part_target(where)) is not None:
+        where = str(target)  # name the output being written, not its temporary file
     reason = exc.strerror or _one_line(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         reason = "no space left on the device"
-    return f"{reason}: {where}" if where else reason
+    return f"{reason} (writing {where})" if where else reason
 
 
 def _show_warnings() -> None:

@@ -43,9 +43,6 @@ def render(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or report."),
 ) -> None:
     """Render a talking-head MP4 (H.264 + AAC) from one photo."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from talkrig import api
 
     _check_output(output, (".mp4",), inputs=(photo, audio, refiner))
@@ -78,28 +75,72 @@ def render(
 
     if not pose.lower().endswith(".csv") and pose not in STYLES:
         raise InputError(f"unknown pose style {pose!r} (choose from {', '.join(STYLES)} or a CSV file)")
-    console = Console(stderr=True, quiet=quiet)
-    with console.status("reconstructing the face..."):
+    ui = _Reporter(quiet)
+    with ui.stage("reconstructing the face"):
         recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
-    with console.status("animating..."):
+    with ui.stage("recognizing the speech and animating" if audio is not None and not transcript else "animating"):
         anim = api.animate(text=text, audio=audio, transcript=transcript, emotion=emotion,
                            intensity=intensity, pose=pose, fps=fps, seed=seed, voice=voice)
-    with Progress(TextColumn("rendering"), BarColumn(), TextColumn("{task.completed}/{task.total} frames"),
-                  TimeRemainingColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("render", total=anim.n_frames)
+    with ui.counter("rendering", anim.n_frames, "frames") as progress:
         report = api.render_video(recon, anim, output, model=model, size=size, frames_dir=frames, debug=debug,
-                                  refiner=refiner,
-                                  progress=lambda done, total: bar.update(task, completed=done))
-    console.print(f"wrote {report.path} ({report.frames} frames, {report.duration:.2f} s, "
-                  f"{size}x{size} @ {fps:g} fps) in {report.seconds:.1f} s "
-                  f"({report.render_fps:.1f} frames/s)")
+                                  refiner=refiner, progress=progress)
+    out = ui.out
+    out.print(f"wrote {report.path} ({report.frames} frames, {report.duration:.2f} s, "
+              f"{size}x{size} @ {fps:g} fps) in {report.seconds:.1f} s "
+              f"({report.render_fps:.1f} frames/s)")
     c = {k: ("n/a" if v != v else f"{v:.0%}") for k, v in report.checks.items()}
     r = report.checks["jaw_loudness_r"]
-    console.print(f"lip-sync self-checks: lips closed in {c['closed_in_pauses']} of pause frames, "
-                  f"on {c['closed_on_pbm']} of p/b/m; jaw-loudness r = {'n/a' if r != r else f'{r:.2f}'} "
-                  f"(animation, on the mesh)")
+    out.print(f"lip-sync self-checks: lips closed in {c['closed_in_pauses']} of pause frames, "
+              f"on {c['closed_on_pbm']} of p/b/m; jaw-loudness r = {'n/a' if r != r else f'{r:.2f}'} "
+              f"(animation, on the mesh)")
     if check and not quiet and not debug:
-        _print_checks(console, output, emotion, text, photo)
+        with ui.stage("measuring the video"):
+            _print_checks(out, output, emotion, text, photo)
+
+
+class _Reporter:
+    """Where `talkrig render` talks: results on stdout; progress as live spinners and a bar on
+    a terminal (stderr), or as plain lines on stdout when it is a pipe or a log."""
+
+    def __init__(self, quiet: bool):
+        from rich.console import Console
+
+        from talkrig.io.progress import is_terminal
+
+        self.quiet = quiet
+        self.err = Console(stderr=True, quiet=quiet)
+        self.out = Console(quiet=quiet, soft_wrap=True)
+        self.live = self.err.is_terminal and is_terminal(__import__("sys").stderr)
+
+    def stage(self, text: str):
+        import contextlib
+
+        if self.live:
+            return self.err.status(text + "...")
+        if not self.quiet:
+            print(f"{text}...", flush=True)
+        return contextlib.nullcontext()
+
+    def counter(self, label: str, total: int, unit: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def live_bar():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total} " + unit),
+                          TimeRemainingColumn(), console=self.err, transient=True) as bar:
+                task = bar.add_task(label, total=total)
+                yield lambda done, _total: bar.update(task, completed=done)
+
+        @contextlib.contextmanager
+        def plain_lines():
+            from talkrig.io.progress import PlainProgress
+
+            lines = PlainProgress(label, total, unit)
+            yield (lambda done, _total: lines.update(done)) if not self.quiet else None
+
+        return live_bar() if self.live else plain_lines()
 
 
 def _print_checks(console, output: Path, emotion: str, text: str | None, photo: Path) -> None:
@@ -108,15 +149,15 @@ def _print_checks(console, output: Path, emotion: str, text: str | None, photo: 
     from talkrig.eval.evaluate import print_no_reference_checks
 
     try:
-        with console.status("measuring the video..."):
-            print_no_reference_checks(output, console, emotion=emotion.split("@")[0].split(",")[0]
-                                      if "@" not in emotion else None, text=text, source=photo)
+        print_no_reference_checks(output, console, emotion=emotion.split("@")[0].split(",")[0]
+                                  if "@" not in emotion else None, text=text, source=photo)
     except Exception as exc:  # noqa: BLE001
+        import logging
         import os
 
         if os.environ.get("TALKRIG_DEBUG"):
             raise
-        console.print(f"talkrig: warning: self-checks skipped ({type(exc).__name__}: {exc})")
+        logging.getLogger("talkrig").warning("self-checks skipped (%s: %s)", type(exc).__name__, exc)
 
 
 def _parse_weights(text: str | None) -> dict[str, float]:

@@ -301,7 +301,13 @@ class _Progress:
         self.frames = self.failed = self.done = 0
 
     def __enter__(self) -> "_Progress":
+        from talkrig.io.progress import PlainProgress, is_terminal
+
         self.t0 = time.perf_counter()
+        self._plain = None
+        if self.enabled and not is_terminal():  # a pipe or a log: plain lines, not a silent bar
+            self._plain = PlainProgress("prep", self.total, "clips", done=self.already)
+            self.enabled = False
         if self.enabled:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -324,6 +330,8 @@ class _Progress:
         self.failed += failed
         if self.enabled:
             self._p.update(self._task, advance=1, rates=self._rates())
+        elif self._plain is not None:
+            self._plain.update(self.already + self.done, f"{self.frames} frames, {self.failed} failed")
 
     def __exit__(self, *exc) -> None:
         if self.enabled:

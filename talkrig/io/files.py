@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,22 +67,44 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+#: ``.<stem>.<pid>.<8 random>.part<suffix>``, the names :func:`atomic_path` gives its files.
+_PART = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}\.part(?:\.[^.]*)?$")
+#: A stray temporary file of another output is only swept once it is this old (a process on
+#: another machine sharing the folder has pids this one cannot check, but keeps writing).
+STALE_AFTER_S = 120.0
+
+
+def part_target(path: str | Path) -> Path | None:
+    """The output an :func:`atomic_path` temporary file stands for, or None if it is not one."""
+    path = Path(path)
+    m = _PART.match(path.name)
+    if m is None:
+        return None
+    suffix = path.name.rsplit(".part", 1)[1]
+    return path.parent / f"{m['stem']}{suffix}"
+
+
 def sweep_stale_parts(path: str | Path) -> None:
-    """Remove temporary files that :func:`atomic_path` left for ``path`` in processes that no
-    longer exist (a SIGKILL cannot be cleaned up after by the process it kills)."""
+    """Remove temporary files that :func:`atomic_path` left in ``path``'s folder in processes
+    that no longer exist (a SIGKILL cannot be cleaned up after by the process it kills): those
+    of ``path`` itself at once, those of other outputs once :data:`STALE_AFTER_S` old."""
+    import time
+
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
-    for tmp in parent.glob(f".{glob_escape(path.stem)}.*.part{glob_escape(path.suffix)}"):
-        parts = tmp.name[len(path.stem) + 2:].split(".")
-        if len(parts) >= 3 and parts[0].isdigit() and not _pid_alive(int(parts[0])):
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-
-
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)
+    try:
+        entries = list(os.scandir(parent))
+    except OSError:
+        return
+    now = time.time()
+    for entry in entries:
+        m = _PART.match(entry.name)
+        if m is None or _pid_alive(int(m["pid"])):
+            continue
+        with contextlib.suppress(OSError):
+            own = m["stem"] == path.stem and entry.name.endswith(f".part{path.suffix}")
+            if own or now - entry.stat(follow_symlinks=False).st_mtime > STALE_AFTER_S:
+                os.unlink(entry.path)
 
 
 def fsync_path(path: str | Path) -> None:
