@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from talkrig.errors import InputError
-from talkrig.eval.expression import (EMOTION_BLENDSHAPES, EMOTIONS, canonical_emotion,
-                                     emotion_scores, identity_descriptor, identity_drift,
-                                     recognisability)
+from talkrig.eval.expression import (EMOTIONS, FEATURE_NAMES, EmotionJudge, canonical_emotion, clip_features,
+                                     emotion_scores, identity_descriptor, identity_drift, recognisability)
 from talkrig.model.arkit import ARKIT_52
 
 
@@ -19,32 +20,64 @@ def _frames(active: dict[str, float], n=10) -> np.ndarray:
     return b
 
 
-@pytest.mark.parametrize("emotion", [e for e in EMOTION_BLENDSHAPES])
-def test_each_emotion_prototype_is_recognised(emotion):
-    b = _frames({k: 0.8 for k in EMOTION_BLENDSHAPES[emotion]})
-    r = recognisability(b, emotion)
-    assert r["emotion_top"] == emotion and r["emotion_hit"] == 1.0
-    assert r["emotion_prob"] > 0.5
+def test_shipped_judge_is_complete():
+    j = EmotionJudge.load()
+    assert j.centroids.shape == (len(EMOTIONS), len(FEATURE_NAMES)) and (j.scale > 0).all()
+    assert j.meta["tool"] == "tools/calibrate_emotion_judge.py" and len(j.meta["clips"]) >= 20
 
 
-def test_neutral_contempt_and_synonyms():
+def test_rest_face_is_neutral_and_scores_are_a_distribution():
     assert recognisability(_frames({}), "neutral")["emotion_hit"] == 1.0
-    assert recognisability(_frames({"mouthSmileLeft": 0.6, "mouthDimpleLeft": 0.5}),
-                           "contempt")["emotion_top"] == "contempt"
-    assert canonical_emotion("Fear") == "fearful" and canonical_emotion("anger") == "angry"
-    with pytest.raises(InputError):
-        canonical_emotion("bored")
     s = emotion_scores(_frames({}))
     assert set(s) == set(EMOTIONS) and sum(s.values()) == pytest.approx(1.0)
     nan = np.full((3, 52), np.nan)
     assert np.isnan(recognisability(nan, "happy")["emotion_prob"])
+    assert canonical_emotion("Fear") == "fearful" and canonical_emotion("anger") == "angry"
+    with pytest.raises(InputError):
+        canonical_emotion("bored")
 
 
 def test_stronger_expression_is_more_recognisable():
     weak = recognisability(_frames({"mouthSmileLeft": 0.2, "mouthSmileRight": 0.2}), "happy")
-    strong = recognisability(_frames({"mouthSmileLeft": 0.9, "mouthSmileRight": 0.9,
-                                      "cheekSquintLeft": 0.5, "cheekSquintRight": 0.5}), "happy")
-    assert strong["emotion_prob"] > weak["emotion_prob"]
+    strong = recognisability(_frames({"mouthSmileLeft": 0.7, "mouthSmileRight": 0.7, "eyeSquintLeft": 0.6,
+                                      "eyeSquintRight": 0.6, "mouthUpperUpLeft": 0.5, "mouthUpperUpRight": 0.5}),
+                             "happy")
+    assert strong["emotion_hit"] == 1.0 and strong["emotion_prob"] > weak["emotion_prob"]
+
+
+def test_judge_fit_mixes_data_with_the_facs_prototype():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 0.1, (16, len(FEATURE_NAMES)))
+    labels = ["neutral"] * 8 + ["happy"] * 8
+    smile = FEATURE_NAMES.index("AU12 lip corner pull")
+    x[8:, smile] += 0.6
+    j = EmotionJudge.fit(x, labels, prior_weight=0.3)
+    assert j.centroids[EMOTIONS.index("happy"), smile] > j.centroids[0, smile] + 0.3
+    # an emotion without clips gets its prototype: neutral plus its action units
+    brow = FEATURE_NAMES.index("AU4 brow lowerer")
+    assert j.centroids[EMOTIONS.index("angry"), brow] > j.centroids[0, brow]
+    f = clip_features(_frames({"mouthSmileLeft": 0.7, "mouthSmileRight": 0.7}))
+    assert EMOTIONS[int(np.argmax(j.probabilities(f)))] == "happy"
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_judge_names_real_clips_of_unseen_speakers(shared):
+    """The issue's bar, leave-one-speaker-out on real MEAD clips: >= 6 of W011's 8 and >= 5 of
+    the 6 of M030 and of W009 (tracked by the project, judged by a judge fitted without them)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    import calibrate_emotion_judge as cal
+
+    tr = cal.tracks(shared("dev", "emotion"))
+    feats, labels, speakers, _ = cal.mead_table(tr)
+    pred, _ = cal.loso(feats, labels, speakers, EmotionJudge.load().temperature)
+    hits = {s: sum(p == y for p, y, v in zip(pred, labels, speakers) if v == s) for s in set(speakers)}
+    assert hits["W011"] >= 6 and hits["M030"] >= 5 and hits["W009"] >= 5, hits
+    # the shipped table is what the tool derives from these clips
+    again = EmotionJudge.fit(feats, labels, cal.PRIOR_WEIGHT, cal.GAIN)
+    assert np.allclose(again.centroids, EmotionJudge.load().centroids, atol=1e-4)
 
 
 def _rot(yaw):

@@ -1,18 +1,21 @@
 """Emotion recognisability and identity drift measured on the frames (no trained weights
 beyond the MediaPipe landmarker).
 
-Emotion: each of MEAD's eight emotions is summarised by the ARKit blendshapes of its facial
-action units (Ekman & Friesen's FACS prototypes: happy = AU6+12 cheek raise + lip-corner pull,
-sad = AU1+4+15 inner-brow raise + lip-corner depress, angry = AU4+5+7+23 brow lower + lid
-tighten + lip press, surprised = AU1+2+5+26, fearful = AU1+2+4+5+20+26, disgusted = AU9+10
-nose wrinkle + upper-lip raise, contempt = unilateral AU12/14). An emotion's evidence on a
-frame is the mean of its blendshape scores (contempt: the left/right smile and dimple
-difference); neutral's evidence is a constant :data:`NEUTRAL_LEVEL`, so a face must show an
-emotion more strongly than that to leave neutral. Evidence averaged over the video goes
-through a softmax (temperature :data:`TEMPERATURE`) giving a distribution over the eight
-labels; ``emotion_prob`` is the requested label's share and ``emotion_top`` the argmax.
-:func:`emotion_scores` can subtract a portrait's own evidence (``baseline``) to judge only
-what the video adds; the report does not, so a smiling portrait counts as smiling.
+Emotion (:class:`EmotionJudge`): MediaPipe's ARKit blendshape scores of each frame are turned
+into facial action-unit features (:data:`AU_FEATURES`: inner/outer brow raise, brow lowerer,
+upper-lid raise, lid tightening, upper-lip raise, lip-corner pull, dimpler, depressor,
+stretcher, press, jaw drop, chin raise, left/right asymmetries, gaze down, lid closure); a
+video is summarised by their medians over the frames with a face. The judge is a nearest-
+centroid classifier over the eight MEAD labels: each emotion's centroid is the mean feature
+vector of real MEAD clips of that emotion (tracked by this project, intensity level 3) mixed
+with its FACS prototype (Ekman & Friesen's EMFACS: happy = AU6+12, sad = AU1+4+15+17,
+angry = AU4+5+7+23, surprised = AU1+2+5+26, fearful = AU1+2+4+5+7+20+26, disgusted =
+AU9/10+15+17, contempt = unilateral AU12+14) placed on the neutral centroid; distances are
+scaled by each feature's spread, and a softmax over ``-d^2 / 2T`` gives the distribution. The
+table is derived by ``tools/calibrate_emotion_judge.py`` and shipped as
+``talkrig/eval/emotion_judge.json``; validated leave-one-speaker-out on the real clips (see
+docs/metrics.md). An optional neutral ``baseline`` (the source photo's scores) moves a face's
+features by how its neutral differs from the judge's neutral.
 
 Identity (always available, no weights): a *geometry* descriptor: distances between 3D
 landmarks on the rigid parts of the face (eye corners, nose, brows, cheeks, face outline),
@@ -25,6 +28,10 @@ the optional ``identity`` extra is installed.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 
 from talkrig.model.arkit import ARKIT_52
@@ -32,20 +39,60 @@ from talkrig.model.arkit import ARKIT_52
 EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt")
 SYNONYMS = {"fear": "fearful", "surprise": "surprised", "disgust": "disgusted",
             "anger": "angry", "happiness": "happy", "sadness": "sad", "calm": "neutral"}
-NEUTRAL_LEVEL = 0.15
-TEMPERATURE = 0.05
+JUDGE_PATH = Path(__file__).with_name("emotion_judge.json")
 
-# blendshapes whose mean is an emotion's evidence (FACS prototypes -> ARKit names)
-EMOTION_BLENDSHAPES: dict[str, tuple[str, ...]] = {
-    "happy": ("mouthSmileLeft", "mouthSmileRight", "cheekSquintLeft", "cheekSquintRight"),
-    "sad": ("browInnerUp", "mouthFrownLeft", "mouthFrownRight", "mouthShrugLower"),
-    # eyeSquint (AU7) is left out: MediaPipe raises it with every smile (AU6)
-    "angry": ("browDownLeft", "browDownRight", "mouthPressLeft", "mouthPressRight"),
-    "surprised": ("browInnerUp", "browOuterUpLeft", "browOuterUpRight", "eyeWideLeft",
-                  "eyeWideRight", "jawOpen"),
-    "fearful": ("browInnerUp", "eyeWideLeft", "eyeWideRight", "mouthStretchLeft",
-                "mouthStretchRight"),
-    "disgusted": ("noseSneerLeft", "noseSneerRight", "mouthUpperUpLeft", "mouthUpperUpRight"),
+
+def _pair(b: np.ndarray, name: str) -> np.ndarray:
+    return (b[:, ARKIT_52.index(name + "Left")] + b[:, ARKIT_52.index(name + "Right")]) / 2
+
+
+def _asym(b: np.ndarray, name: str) -> np.ndarray:
+    return np.abs(b[:, ARKIT_52.index(name + "Left")] - b[:, ARKIT_52.index(name + "Right")])
+
+
+def _one(b: np.ndarray, name: str) -> np.ndarray:
+    return b[:, ARKIT_52.index(name)]
+
+
+#: Action-unit features: name, how it is read from the blendshapes (both sides averaged).
+AU_FEATURES: tuple[tuple[str, object], ...] = (
+    ("AU1 inner brow raise", lambda b: _one(b, "browInnerUp")),
+    ("AU2 outer brow raise", lambda b: _pair(b, "browOuterUp")),
+    ("AU4 brow lowerer", lambda b: _pair(b, "browDown")),
+    ("AU5 upper lid raise", lambda b: _pair(b, "eyeWide")),
+    ("AU6/7 lid tightener", lambda b: _pair(b, "eyeSquint")),
+    ("AU10 upper lip raise", lambda b: _pair(b, "mouthUpperUp")),
+    ("AU12 lip corner pull", lambda b: _pair(b, "mouthSmile")),
+    ("AU14 dimpler", lambda b: _pair(b, "mouthDimple")),
+    ("AU15 lip corner depressor", lambda b: _pair(b, "mouthFrown")),
+    ("AU20 lip stretch", lambda b: _pair(b, "mouthStretch")),
+    ("AU23/24 lip press", lambda b: _pair(b, "mouthPress")),
+    ("AU26 jaw drop", lambda b: _one(b, "jawOpen")),
+    ("AU17 chin raise", lambda b: _one(b, "mouthShrugLower")),
+    ("AU12 asymmetry", lambda b: _asym(b, "mouthSmile")),
+    ("AU14 asymmetry", lambda b: _asym(b, "mouthDimple")),
+    ("AU10 asymmetry", lambda b: _asym(b, "mouthUpperUp")),
+    ("gaze down", lambda b: _pair(b, "eyeLookDown")),
+    ("lid closure", lambda b: _pair(b, "eyeBlink")),
+    ("AU9 nose wrinkle", lambda b: _pair(b, "noseSneer")),
+    ("upper lip shrug", lambda b: _one(b, "mouthShrugUpper")),
+    ("lip pucker", lambda b: _one(b, "mouthPucker")),
+)
+FEATURE_NAMES = tuple(n for n, _ in AU_FEATURES)
+
+#: EMFACS prototypes (Ekman & Friesen 1978; Matsumoto & Ekman 2004) on :data:`AU_FEATURES`:
+#: the features each emotion raises. AU6 and AU7 share one feature (MediaPipe's eyeSquint);
+#: AU9 and AU10 both stand for disgust's nose/upper-lip raise.
+FACS_PROTOTYPES: dict[str, tuple[str, ...]] = {
+    "neutral": (),
+    "happy": ("AU6/7 lid tightener", "AU12 lip corner pull"),
+    "sad": ("AU1 inner brow raise", "AU4 brow lowerer", "AU15 lip corner depressor", "AU17 chin raise"),
+    "angry": ("AU4 brow lowerer", "AU5 upper lid raise", "AU6/7 lid tightener", "AU23/24 lip press"),
+    "surprised": ("AU1 inner brow raise", "AU2 outer brow raise", "AU5 upper lid raise", "AU26 jaw drop"),
+    "fearful": ("AU1 inner brow raise", "AU2 outer brow raise", "AU4 brow lowerer", "AU5 upper lid raise",
+                "AU6/7 lid tightener", "AU20 lip stretch", "AU26 jaw drop"),
+    "disgusted": ("AU10 upper lip raise", "AU9 nose wrinkle", "AU15 lip corner depressor", "AU17 chin raise"),
+    "contempt": ("AU12 asymmetry", "AU14 asymmetry", "AU14 dimpler"),
 }
 
 
@@ -60,42 +107,112 @@ def canonical_emotion(label: str) -> str:
     return key
 
 
-def _col(name: str) -> int:
-    return ARKIT_52.index(name)
-
-
-def emotion_evidence(blendshapes: np.ndarray) -> np.ndarray:
-    """``(T, 8)`` evidence per frame in :data:`EMOTIONS` order from ``(T, 52)`` scores."""
+def au_features(blendshapes: np.ndarray) -> np.ndarray:
+    """``(T, F)`` action-unit features (:data:`AU_FEATURES`) from ``(T, 52)`` ARKit scores."""
     b = np.atleast_2d(np.asarray(blendshapes, float))
-    out = np.zeros((b.shape[0], len(EMOTIONS)))
-    out[:, 0] = NEUTRAL_LEVEL
-    for e, names in EMOTION_BLENDSHAPES.items():
-        out[:, EMOTIONS.index(e)] = b[:, [_col(n) for n in names]].mean(1)
-    smile = b[:, _col("mouthSmileLeft")] - b[:, _col("mouthSmileRight")]
-    dimple = b[:, _col("mouthDimpleLeft")] - b[:, _col("mouthDimpleRight")]
-    out[:, EMOTIONS.index("contempt")] = np.abs(smile + dimple) / 2
-    return out
+    return np.stack([f(b) for _, f in AU_FEATURES], 1)
 
 
-def emotion_scores(blendshapes: np.ndarray, baseline: np.ndarray | None = None,
-                   temperature: float = TEMPERATURE) -> dict[str, float]:
-    """Distribution over :data:`EMOTIONS` for a video (mean evidence over face frames).
-
-    Args:
-        blendshapes: ``(T, 52)`` ARKit scores (NaN rows = no face, skipped).
-        baseline: optional ``(52,)`` scores of the source photo, subtracted (emotions only
-            count what the video adds to the portrait's own expression).
-    """
+def clip_features(blendshapes: np.ndarray) -> np.ndarray:
+    """``(F,)`` medians of :func:`au_features` over the frames with a face (NaN rows skipped;
+    all NaN when there is none). The median keeps what is held through a clip and drops the
+    moments of speech."""
     b = np.atleast_2d(np.asarray(blendshapes, float))
     b = b[np.isfinite(b).all(1)]
     if len(b) == 0:
-        return {e: float("nan") for e in EMOTIONS}
-    ev = emotion_evidence(b).mean(0)
-    if baseline is not None:
-        base = emotion_evidence(np.asarray(baseline, float)[None])[0]
-        ev[1:] = ev[1:] - base[1:]
-    z = (ev - ev.max()) / temperature
-    p = np.exp(z) / np.exp(z).sum()
+        return np.full(len(AU_FEATURES), np.nan)
+    return np.median(au_features(b), 0)
+
+
+@dataclass
+class EmotionJudge:
+    """Nearest-centroid emotion classifier on :func:`clip_features` (see the module docstring).
+
+    Attributes:
+        centroids: ``(8, F)`` in :data:`EMOTIONS` order.
+        scale: ``(F,)`` spread of each feature (distances are measured in these units).
+        temperature: softmax temperature on ``d^2 / 2``.
+        meta: provenance (clips, settings, validation).
+    """
+
+    centroids: np.ndarray
+    scale: np.ndarray
+    temperature: float = 1.0
+    meta: dict | None = None
+
+    @property
+    def neutral(self) -> np.ndarray:
+        return self.centroids[EMOTIONS.index("neutral")]
+
+    @classmethod
+    def fit(cls, features: np.ndarray, labels, prior_weight: float = 0.3, gain: float = 0.5,
+            temperature: float = 1.0, meta: dict | None = None) -> "EmotionJudge":
+        """Centroids from labelled clip features ``(N, F)`` (labels: emotion names), each mixed
+        with its FACS prototype: the neutral centroid plus ``gain`` x the feature's 10-90 %
+        range on the prototype's features, weight ``prior_weight`` (an emotion without clips
+        gets the prototype alone)."""
+        x = np.asarray(features, float)
+        y = np.array([canonical_emotion(v) for v in labels])
+        neutral = x[y == "neutral"].mean(0) if (y == "neutral").any() else np.percentile(x, 20, axis=0)
+        spread = np.percentile(x, 90, axis=0) - np.percentile(x, 10, axis=0)
+        cents = np.zeros((len(EMOTIONS), x.shape[1]))
+        for k, emo in enumerate(EMOTIONS):
+            proto = neutral.copy()
+            for name in FACS_PROTOTYPES[emo]:
+                j = FEATURE_NAMES.index(name)
+                proto[j] += gain * spread[j]
+            have = y == emo
+            cents[k] = (1 - prior_weight) * x[have].mean(0) + prior_weight * proto if have.any() else proto
+        return cls(cents, x.std(0) + 0.03, float(temperature), meta)
+
+    def distances(self, features: np.ndarray, baseline: np.ndarray | None = None) -> np.ndarray:
+        """``(8,)`` squared scaled distances of clip ``features`` ``(F,)`` to the centroids.
+        ``baseline``: clip features of the same face at rest; the face's features are moved by
+        how that differs from the judge's neutral."""
+        f = np.asarray(features, float)
+        if baseline is not None:
+            f = f - (np.asarray(baseline, float) - self.neutral)
+        return (((f[None] - self.centroids) / self.scale) ** 2).sum(1)
+
+    def probabilities(self, features: np.ndarray, baseline: np.ndarray | None = None) -> np.ndarray:
+        """``(8,)`` distribution over :data:`EMOTIONS` (NaN when ``features`` are)."""
+        d = self.distances(features, baseline)
+        if not np.isfinite(d).all():
+            return np.full(len(EMOTIONS), np.nan)
+        z = -(d - d.min()) / (2 * self.temperature)
+        p = np.exp(z)
+        return p / p.sum()
+
+    def save(self, path: str | Path) -> None:
+        from talkrig.io.files import atomic_path
+
+        data = {"emotions": list(EMOTIONS), "features": list(FEATURE_NAMES),
+                "centroids": np.round(self.centroids, 5).tolist(), "scale": np.round(self.scale, 5).tolist(),
+                "temperature": self.temperature, "meta": self.meta or {}}
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path = JUDGE_PATH) -> "EmotionJudge":
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        if tuple(data["emotions"]) != EMOTIONS or tuple(data["features"]) != FEATURE_NAMES:
+            raise ValueError(f"{path} was made for other emotions or features")
+        return cls(np.asarray(data["centroids"], float), np.asarray(data["scale"], float),
+                   float(data["temperature"]), data.get("meta"))
+
+
+def emotion_scores(blendshapes: np.ndarray, baseline: np.ndarray | None = None,
+                   judge: EmotionJudge | None = None) -> dict[str, float]:
+    """Distribution over :data:`EMOTIONS` for a video.
+
+    Args:
+        blendshapes: ``(T, 52)`` ARKit scores (NaN rows = no face, skipped).
+        baseline: optional ``(52,)`` scores of the same face at rest (the source photo).
+        judge: the classifier (default: the shipped table, :data:`JUDGE_PATH`).
+    """
+    judge = judge or EmotionJudge.load()
+    base = clip_features(np.asarray(baseline, float)[None]) if baseline is not None else None
+    p = judge.probabilities(clip_features(blendshapes), base)
     return dict(zip(EMOTIONS, (float(v) for v in p)))
 
 
