@@ -64,7 +64,7 @@ def test_offset_search_recovers_a_known_shift(k):
     audio, amp = _speech_like()
     opening = 0.02 + 0.2 * _shift(amp, k)  # the mouth moves k frames after the sound
     rep = lip_sync(opening, audio, SR, FPS)
-    assert rep.av_offset == k
+    assert rep.av_offset == -k  # av_offset is the mouth's lead
     assert rep.offset_corr > 0.5
 
 

@@ -95,10 +95,10 @@ def test_lip_sync_offset_finds_a_three_frame_shift(dev_video):
     base = lip_sync(opening, audio, SR, FPS).av_offset
     k = 3
     late_audio = np.concatenate([np.zeros(k * SR // FPS, np.float32), audio])[:len(audio)]
-    assert lip_sync(opening, late_audio, SR, FPS).av_offset == base - k
+    assert lip_sync(opening, late_audio, SR, FPS).av_offset == base + k  # the mouth now leads by k more
     # the same shift from the video side: the face starts k frames late
     late_face = np.concatenate([np.full(k, np.nan), opening])[:len(opening)]
-    assert lip_sync(late_face, audio, SR, FPS).av_offset == base + k
+    assert lip_sync(late_face, audio, SR, FPS).av_offset == base - k
     # and against the real mouth (self-reenactment), where in sync is exactly 0
     from talkrig.eval.lipsync import mouth_lag
 
@@ -227,3 +227,21 @@ def test_cli_with_user_weights(dev_video, tmp_path):
     m = json.loads(out.read_text())["metrics"]
     assert m["fid"] == pytest.approx(0.0, abs=1e-6)  # same frames on both sides
     assert m["lse_d"] > 0 and m["lse_c"] >= 0 and -15 <= m["syncnet_offset"] <= 15
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,lead", [("dfrf_cnn2_25fps.mp4", 0), ("pcavs_741400163.mp4", 2),
+                                       ("pcavs_00086.mp4", 0)])
+def test_offset_of_real_in_sync_videos(shared, name, lead):
+    """The in-sync dev videos peak where shared/README.md says (mouth leading by 0 or 2 frames),
+    and a 3-frame shift of the audio moves the peak by exactly 3 either way."""
+    path = shared("dev", "video", name)
+    clip = read_video(path)
+    audio = clip.audio()
+    opening = mouth_opening(track_frames(clip.frames(), clip.fps).landmarks68)
+    n = 3 * SR // FPS
+    late = np.concatenate([np.zeros(n, np.float32), audio])[:len(audio)]
+    early = np.concatenate([audio[n:], np.zeros(n, np.float32)])
+    assert lip_sync(opening, audio, SR, FPS).av_offset == lead
+    assert lip_sync(opening, late, SR, FPS).av_offset == lead + 3
+    assert lip_sync(opening, early, SR, FPS).av_offset == lead - 3

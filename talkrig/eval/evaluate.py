@@ -40,7 +40,7 @@ METRICS: dict[str, tuple[str, str, str]] = {
     "flicker": ("Temporal flicker", "lower", "quality"),
     "face_found": ("Frames with a face", "higher", "quality"),
     "env_corr": ("Mouth/loudness corr.", "higher", "lip sync"),
-    "av_offset": ("A/V offset (frames)", "", "lip sync"),
+    "av_offset": ("Mouth lead (frames)", "", "lip sync"),
     "offset_corr": ("Corr. at offset", "higher", "lip sync"),
     "pause_closed": ("Closed in pauses", "higher", "lip sync"),
     "speech_motion": ("Mouth motion in speech", "higher", "lip sync"),

@@ -6,13 +6,15 @@ from the landmarker run on the *generated* frames) and the audio (mono float32, 
 - ``env_corr``: Pearson correlation between the mouth opening and the loudness envelope
   (dB), both high-passed (0.5 s moving average removed), over the frames with speech (and
   2 frames around), at zero lag. A still face scores 0.
-- ``av_offset``: the lag (frames) in ``[-max_shift, max_shift]`` that maximises that
-  correlation; positive means the mouth moves *after* the sound (video late), and
-  ``offset_corr`` is the correlation there. Natural speech does not peak at 0: the mouth
-  opens 100-300 ms before the sound it shapes (Chandrasekaran et al. 2009, "The natural
-  statistics of audiovisual speech", PLoS Comput Biol), and the syllable rhythm (~4-5 Hz)
-  makes the curve periodic; the dev HDTF clip peaks at about -8 frames. Compare offsets
-  between systems on the same audio, or against the real video, rather than with 0.
+- ``av_offset``: the lead (frames) in ``[-max_shift, max_shift]`` that maximises that
+  correlation; positive means the mouth moves *before* the sound (video early), negative
+  after it (video late), and ``offset_corr`` is the correlation there. Real in-sync speech
+  peaks at 0 to +2: the mouth starts shaping a sound before it is heard (Chandrasekaran et al.
+  2009, "The natural statistics of audiovisual speech", PLoS Comput Biol). Validated on the
+  in-sync dev videos (docs/metrics.md): the CNN presenter and the talk-show clip peak at 0, the
+  interview clip at +2 (the figures shared/README.md gives for them), and delaying their
+  audio by 3 frames moves every peak by exactly 3. The syllable rhythm (~4-5 Hz) makes the
+  curve periodic, so a weakly correlated clip can peak a syllable away (the HDTF clip: +9).
 - ``pause_closed``: share of frames inside pauses (>= 0.2 s of silence between speech) on
   which the lips are closed (opening < :data:`CLOSED`).
 - ``bilabial_closed``: share of /p/, /b/, /m/ phones (from a forced alignment, when the
@@ -177,8 +179,8 @@ def lip_sync(opening: np.ndarray, audio: np.ndarray, sr: int, fps: float,
     if still:
         zero = 0.0
     if not still and np.isfinite(corr).any() and np.nanmax(corr) > 0:
-        best = int(np.nanargmax(corr))
-        offset, best_c = best - max_shift, float(corr[best])
+        best = int(np.nanargmax(corr))  # index k + max_shift: mouth[t] ~ sound[t - k]
+        offset, best_c = max_shift - best, float(corr[best])  # + = mouth leads the sound
     else:  # a still mouth (or no face): no offset is better than another
         offset, best_c = None, float("nan")
     p = pauses(speech, fps) & np.isfinite(opening)
