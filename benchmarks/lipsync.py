@@ -68,7 +68,40 @@ def measure(anim, model, pauses, phonemes):
     pc, npf = metrics.pause_closure(closed, pauses, anim.fps)
     bc, nb = metrics.bilabial_closure(closed, phonemes, anim.fps)
     r = metrics.jaw_loudness_r(anim.expression, anim.audio, anim.fps)
-    return pc, npf, bc, nb, r
+    return pc, npf, bc, nb, r, mouth_lead(anim, model)
+
+
+def mouth_lead(anim, model) -> int | None:
+    """The validated offset of `talkrig eval` (frames the mouth leads the sound by) on the
+    mesh's inner-lip gap: what the landmarker measures on a render, without rendering."""
+    from talkrig.animate.metrics import lip_gap
+    from talkrig.eval.lipsync import lip_sync
+
+    return lip_sync(lip_gap(anim.expression, model), anim.audio, anim.sample_rate, anim.fps).av_offset
+
+
+def no_lead(speech, fps: float):
+    """The baseline: the same animation with the mouth on the acoustic timing (lead 0)."""
+    from talkrig.animate.pipeline import animate_speech
+
+    return animate_speech(speech, fps=fps, pose="still", lead_s=0.0)
+
+
+def real_leads(shared: Path) -> list[tuple[str, int | None]]:
+    """The same offset on the real in-sync dev videos (what a real speaker does)."""
+    from talkrig.eval.landmarks import mouth_opening
+    from talkrig.eval.lipsync import lip_sync
+    from talkrig.eval.track import track_frames
+    from talkrig.io.video import read_video
+
+    out = []
+    for name in ("dfrf_cnn2_25fps", "pcavs_741400163", "pcavs_00086"):
+        path = shared / "dev" / "video" / f"{name}.mp4"
+        if path.is_file():
+            clip = read_video(path)
+            opening = mouth_opening(track_frames(clip.frames(), clip.fps).landmarks68)
+            out.append((name, lip_sync(opening, clip.audio(), 16000, clip.fps).av_offset))
+    return out
 
 
 def alignment_accuracy(tol: float = 0.05, renditions: int = 3) -> dict[str, tuple[float, int, list[float]]]:
@@ -158,7 +191,7 @@ def main() -> int:
 
     import talkrig
     from talkrig.animate import animate
-    from talkrig.animate.pipeline import audio_pauses
+    from talkrig.animate.pipeline import audio_pauses, speech_from_inputs
     from talkrig.animate.phonemes import SIL
     from talkrig.animate.tts import synthesize
 
@@ -168,30 +201,43 @@ def main() -> int:
         for name, path, transcript in real_clips(args.shared):
             anim = animate(audio=path, transcript=transcript, fps=args.fps, pose="still")
             pauses = audio_pauses(anim.audio)
+            base = no_lead(speech_from_inputs(audio=path, transcript=transcript), args.fps)
             rows.append((name[:34], anim.metadata["timings"], anim.duration,
-                         *measure(anim, model, pauses, anim.phonemes)))
+                         *measure(anim, model, pauses, anim.phonemes), mouth_lead(base, model)))
     else:
         print(f"(no real speech: {args.shared}/dev/audio missing)", file=sys.stderr)
     for i, s in enumerate(SENTENCES):
         sp = synthesize(s)
         anim = animate(s, fps=args.fps, pose="still")
         pauses = [(a, b) for a, b, p in sp.phonemes if p == SIL and b - a >= 0.15]
-        rows.append((f"tts{i:02d} {s[:28]}", "tts", anim.duration, *measure(anim, model, pauses, sp.phonemes)))
+        rows.append((f"tts{i:02d} {s[:28]}", "tts", anim.duration, *measure(anim, model, pauses, sp.phonemes),
+                     mouth_lead(no_lead(sp, args.fps), model)))
 
-    hdr = f"{'clip':<40} {'timings':<10} {'dur s':>6} {'closed@pause':>13} {'(frames)':>8} {'closed@pbm':>11} {'(n)':>4} {'r(jaw,loud)':>11}"
+    hdr = (f"{'clip':<40} {'timings':<10} {'dur s':>6} {'closed@pause':>13} {'(frames)':>8} {'closed@pbm':>11} "
+           f"{'(n)':>4} {'r(jaw,loud)':>11} {'lead':>5} {'lead@0':>6}")
     print(hdr)
     print("-" * len(hdr))
-    for name, src, dur, pc, npf, bc, nb, r in rows:
+    g = lambda v: "-" if v is None else f"{v:+d}"  # noqa: E731
+    for name, src, dur, pc, npf, bc, nb, r, lead, lead0 in rows:
         f = lambda x: "  n/a" if np.isnan(x) else f"{100 * x:5.1f}%"  # noqa: E731
-        print(f"{name:<40} {src:<10} {dur:6.2f} {f(pc):>13} {npf:>8} {f(bc):>11} {nb:>4} {r:11.3f}")
-    arr = np.array([(pc * npf, npf, bc * nb, nb) for _, _, _, pc, npf, bc, nb, _ in rows], dtype=float)
+        print(f"{name:<40} {src:<10} {dur:6.2f} {f(pc):>13} {npf:>8} {f(bc):>11} {nb:>4} {r:11.3f} "
+              f"{g(lead):>5} {g(lead0):>6}")
+    arr = np.array([(row[3] * row[4], row[4], row[5] * row[6], row[6]) for row in rows], dtype=float)
     arr = np.nan_to_num(arr)
-    rs = np.array([r for *_, r in rows])
+    rs = np.array([row[7] for row in rows])
     print("-" * len(hdr))
     print(f"{'ALL (pooled frames / occurrences)':<40} {'':<10} {'':>6} {100 * arr[:, 0].sum() / max(arr[:, 1].sum(), 1):12.1f}% "
           f"{int(arr[:, 1].sum()):>8} {100 * arr[:, 2].sum() / max(arr[:, 3].sum(), 1):10.1f}% {int(arr[:, 3].sum()):>4} "
           f"{np.nanmean(rs):11.3f}  (r: mean over clips; min {np.nanmin(rs):.3f})")
     print("targets: closed@pause >= 95%, closed@pbm >= 90%, r >= 0.6; closed = inner-lip gap <= 2 mm on the default model")
+    leads = [row[8] for row in rows if row[8] is not None]
+    leads0 = [row[9] for row in rows if row[9] is not None]
+    print(f"mouth lead (frames, + = the mouth moves before the sound; `talkrig eval`'s offset on the mesh's lip gap): "
+          f"median {np.median(leads):+.0f}, range {min(leads):+d}..{max(leads):+d} with LEAD_S; baseline without a lead "
+          f"(lead@0): median {np.median(leads0):+.0f}, range {min(leads0):+d}..{max(leads0):+d}")
+    if (args.shared / "dev" / "video").is_dir():
+        print("real in-sync videos, same measure on the tracked face: "
+              + ", ".join(f"{n} {g(v)}" for n, v in real_leads(args.shared)) + "  (target: renders within 0..+2)")
 
     print("\nforced alignment vs espeak on TTS audio (phones starting within 50 ms; target >= 90%)")
     for label, (acc, n, per_pass) in alignment_accuracy().items():

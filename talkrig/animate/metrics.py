@@ -87,14 +87,19 @@ def bilabial_closure(closed: np.ndarray, phonemes: list, fps: float) -> tuple[fl
     return (hits / total if total else float("nan")), total
 
 
-def jaw_loudness_r(expression: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int = 16000) -> float:
+def jaw_loudness_r(expression: np.ndarray, audio: np.ndarray, fps: float, sample_rate: int = 16000,
+                   lead_s: float | None = None) -> float:
     """Pearson r between ``jawOpen`` and the loudness envelope (RMS dB over 40 ms windows
     centred on each frame, floored 50 dB below the file's loud level, see
-    :func:`talkrig.animate.loudness.envelope`), over all frames."""
+    :func:`talkrig.animate.loudness.envelope`), over all frames. The jaw of frame ``t`` is
+    compared with the loudness at ``t + lead_s`` (default: the lead the animation is made
+    with, :data:`talkrig.animate.pipeline.LEAD_S`; 0 compares the same instants)."""
     from talkrig.animate.loudness import envelope
 
+    if lead_s is None:
+        from talkrig.animate.pipeline import LEAD_S as lead_s
     lt, env = envelope(audio, sample_rate, hop_s=0.01)
-    t = np.arange(len(expression)) / fps
+    t = np.arange(len(expression)) / fps + lead_s
     from scipy.ndimage import uniform_filter1d
 
     env40 = uniform_filter1d(env, 4, mode="nearest")

@@ -168,7 +168,8 @@ def pause_intervals(phonemes: list, vad_pauses: list[tuple[float, float]] | None
 
 def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None = None,
                  pauses: list[tuple[float, float]] | None = None, fps: float = 25.0,
-                 articulation_gain: float = 1.0) -> np.ndarray:
+                 articulation_gain: float = 1.0, lead_s: float = 0.0,
+                 loudness_ahead: np.ndarray | None = None) -> np.ndarray:
     """All three layers (see module docstring).
 
     Args:
@@ -178,11 +179,19 @@ def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None 
         pauses: intervals where the mouth must rest closed.
         fps: output frame rate; lip closures last at least ``1 / fps``.
         articulation_gain: scales lip shapes (JALI's "LI" axis), 1 = normal.
+        lead_s: the blended mouth shapes (layer 1, and the jaw's loudness scaling, which then
+            reads ``loudness_ahead``: the envelope at ``times + lead_s``) run this far ahead
+            of the sound, as a speaker's gestures precede the sound they make; the lip seal of
+            /p b m/ and the tuck of /f v/ start that much earlier but release on the acoustic
+            timing (the lips stay closed while the closure is silent), and the rest in pauses
+            stays on the acoustic timing.
     Returns:
         ``(N, C)`` float32 channels.
     """
-    ch = coarticulate(phonemes, times)
+    ch = coarticulate(phonemes, times + lead_s)
     ch[:, _LIP] *= articulation_gain
+    if lead_s and loudness_ahead is not None:
+        loudness = loudness_ahead
     if loudness is not None:  # JALI "JA": the jaw follows the voice
         # scaled by loudness, plus a small loudness-driven opening so loud rounded vowels
         # (/u/ has a nearly closed jaw target) still open a little; bilabial seals, f/v tucks
@@ -195,12 +204,14 @@ def articulation(phonemes: list, times: np.ndarray, loudness: np.ndarray | None 
     ch *= (1.0 - rest)[:, None]
     # Lip constraints come last so a closure right after a pause is not faded by it.
     half = 0.5 / fps + 0.002  # a closure spans at least one frame period: some frame shows it
-    seal = _pulse(times, _held(phonemes, BILABIALS, half), 0.035, 0.03)
+    # with a lead, a closing gesture starts that much earlier; its release stays on the sound
+    early = lambda iv: [(a - lead_s, b) for a, b in iv]  # noqa: E731
+    seal = _pulse(times, early(_held(phonemes, BILABIALS, half)), 0.035, 0.03)
     ch[:, _C["seal"]] = np.maximum(ch[:, _C["seal"]], seal)
     for k in ("lower_down", "upper_up", "stretch"):
         ch[:, _C[k]] *= 1.0 - seal
     ch[:, _C["funnel"]] *= 1.0 - 0.7 * seal
-    tuck = _pulse(times, _held(phonemes, LABIODENTALS, half), 0.035, 0.03)
+    tuck = _pulse(times, early(_held(phonemes, LABIODENTALS, half)), 0.035, 0.03)
     ch[:, _C["roll_lower"]] = np.maximum(ch[:, _C["roll_lower"]], 0.6 * tuck)
     ch[:, _C["lower_down"]] *= 1.0 - tuck
     ch[:, _C["jaw"]] = np.minimum(ch[:, _C["jaw"]], 0.12 + (1.0 - tuck))
