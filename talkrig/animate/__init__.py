@@ -28,7 +28,7 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
             pose: str | Path = "natural", seed: int = 0, fps: float = 25.0,
             voice: str | None = None, rate: int | None = None, tts_engine: str = "espeak",
             engine: str = "rules", checkpoint: str | Path | None = None,
-            workers: int | None = None) -> Animation:
+            workers: int | None = None, emotional_voice: bool = True) -> Animation:
     """Animate a face from text (spoken by TTS) or from speech audio.
 
     Args:
@@ -47,6 +47,8 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
         workers: processes for word recognition (audio without transcript). ``None``: two
             where the CPUs allow, one inside worker processes or threads (or as
             ``$TALKRIG_RECOGNIZE_WORKERS`` says); ``1``: this process only. Same result either way.
+        emotional_voice: for ``text``, speak with the emotion's voice (pitch, range, rate,
+            loudness; a schedule sentence by sentence); False keeps the TTS voice neutral.
     Returns:
         :class:`Animation`.
     """
@@ -54,7 +56,8 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
     from talkrig.errors import InputError
 
     speech = speech_from_inputs(text=text, audio=audio, transcript=transcript, voice=voice,
-                                rate=rate, tts_engine=tts_engine, workers=workers)
+                                rate=rate, tts_engine=tts_engine, workers=workers,
+                                emotion=emotion if emotional_voice else None, intensity=intensity)
     anim = animate_speech(speech, emotion=emotion, intensity=intensity, pose=pose, seed=seed, fps=fps)
     if engine == "rules":
         return anim

@@ -95,6 +95,28 @@ LIP_CORNERS = ("mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthSt
                "mouthPressLeft", "mouthPressRight", "mouthShrugLower", "mouthShrugUpper")
 
 
+# The voice of each emotion: offsets from espeak-ng's own voice at intensity 1 (pitch and range
+# on espeak's 0-100 scales, where 50 is the voice's own; rate as a factor; volume in percent
+# points of its 0-200 scale). Directions follow the reviews of vocal emotion: Murray & Arnott
+# 1993 ("Toward the simulation of emotion in synthetic speech", JASA 93(2), table 1: anger and
+# fear much higher pitch and wider range, anger louder, fear much faster; happiness higher and
+# wider; sadness lower, narrower, slower and quieter; disgust much lower and very much slower)
+# and Scherer 2003 (Speech Communication 40: surprise high and wide, contempt low and slow);
+# sizes were chosen by ear on the en-us voice and checked by measuring the synthesised F0,
+# range, loudness and duration (tests/test_animate_speech.py).
+VOICE_OFFSETS: dict[str, tuple[float, float, float, float]] = {
+    #            pitch  range  rate   volume
+    "neutral":   (0.0,   0.0,  0.0,    0.0),
+    "happy":     (12.0, 25.0,  0.08,  15.0),
+    "sad":       (-10.0, -20.0, -0.15, -20.0),
+    "angry":     (8.0,  30.0,  0.08,  35.0),
+    "surprised": (16.0, 35.0,  0.05,  15.0),
+    "fearful":   (18.0, 20.0,  0.20,   0.0),
+    "disgusted": (-10.0, 5.0, -0.15, -10.0),
+    "contempt":  (-6.0, -10.0, -0.08, -5.0),
+}
+
+
 def canonical_emotion(name: str) -> str:
     """MEAD name for an emotion or synonym; :class:`InputError` if unknown."""
     key = name.strip().lower()
@@ -130,6 +152,18 @@ class EmotionMix:
 
     def __str__(self) -> str:
         return "+".join(f"{n}:{w:g}" for n, w in self.parts)
+
+
+def prosody_for(mix: EmotionMix):
+    """The :class:`~talkrig.animate.tts.Prosody` of an emotion mix: the intensity-weighted sum
+    of its emotions' :data:`VOICE_OFFSETS` on the voice's own settings."""
+    from talkrig.animate.tts import NEUTRAL_PROSODY, Prosody
+
+    off = np.zeros(4)
+    for name, w in mix.parts:
+        off += w * np.asarray(VOICE_OFFSETS[canonical_emotion(name)])
+    n = NEUTRAL_PROSODY
+    return Prosody(n.pitch + off[0], n.range + off[1], n.rate_scale + off[2], n.volume + off[3]).clipped()
 
 
 def parse_mix(text: str, intensity: float = 1.0) -> EmotionMix:

@@ -65,9 +65,16 @@ def frames_in(intervals: list[tuple[float, float]], fps: float, n_frames: int) -
     return np.flatnonzero(m)
 
 
-def pause_closure(closed: np.ndarray, pauses: list[tuple[float, float]], fps: float) -> tuple[float, int]:
-    """Fraction of frames inside ``pauses`` with the mouth closed, and that frame count."""
-    idx = frames_in(pauses, fps, len(closed))
+def pause_closure(closed: np.ndarray, pauses: list[tuple[float, float]], fps: float,
+                  lead_s: float | None = None) -> tuple[float, int]:
+    """Fraction of frames inside ``pauses`` with the mouth closed, and that frame count.
+
+    The last ``lead_s`` of a pause (default: the animation's lead,
+    :data:`talkrig.animate.pipeline.LEAD_S`) belongs to the next sound: a speaker's lips part
+    for it before the voice starts, so those frames are not counted as pause."""
+    if lead_s is None:
+        from talkrig.animate.pipeline import LEAD_S as lead_s
+    idx = frames_in([(a, b - lead_s) for a, b in pauses if b - lead_s > a], fps, len(closed))
     return (float(closed[idx].mean()) if len(idx) else float("nan")), int(len(idx))
 
 

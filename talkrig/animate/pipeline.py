@@ -18,13 +18,17 @@ from talkrig.model.arkit import ARKIT_52
 def speech_from_inputs(text: str | None = None, audio: str | Path | np.ndarray | None = None,
                        transcript: str | None = None, voice: str | None = None,
                        rate: int | None = None, tts_engine: str = "espeak",
-                       workers: int | None = None) -> Speech:
+                       workers: int | None = None, emotion: str | None = None,
+                       intensity: float = 1.0) -> Speech:
     """Get audio and timings: TTS for ``text``; alignment (with ``transcript``) or recognition
     for ``audio`` (a path or 16 kHz float32 samples; ``workers``: decoding processes for
-    recognition, see :func:`talkrig.animate.align.recognition_workers`)."""
+    recognition, see :func:`talkrig.animate.align.recognition_workers`). With ``emotion``
+    (a name, blend or schedule), TTS speaks with that emotion's voice (:func:`emotional_tts`)."""
     if (text is None) == (audio is None):
         raise InputError("give exactly one of text or audio")
     if text is not None:
+        if emotion is not None:
+            return emotional_tts(text, emotion, intensity, voice=voice, rate=rate, engine=tts_engine)
         from talkrig.animate.tts import synthesize
 
         return synthesize(text, voice=voice, rate=rate, engine=tts_engine)
@@ -41,6 +45,26 @@ def speech_from_inputs(text: str | None = None, audio: str | Path | np.ndarray |
     if transcript is not None and transcript.strip():
         return align(samples, transcript, sr)
     return recognize(samples, sr, workers=workers)
+
+
+def emotional_tts(text: str, emotion: str, intensity: float = 1.0, voice: str | None = None,
+                  rate: int | None = None, engine: str = "espeak") -> Speech:
+    """TTS in an emotion's voice (:func:`talkrig.animate.emotion.prosody_for`). A schedule is
+    spoken sentence by sentence, each in the voice of the emotion in force when it starts
+    (known exactly, since every sentence's duration is known before the next one)."""
+    from talkrig.animate.tts import MAX_TEXT_CHARS, concat_speech, split_sentences, synthesize
+
+    schedule = emo.parse_schedule(emotion, intensity)
+    if len(schedule) == 1:
+        return synthesize(text, voice=voice, rate=rate, engine=engine, prosody=emo.prosody_for(schedule[0][1]))
+    if len(str(text)) > MAX_TEXT_CHARS:  # checked on the whole text, not per sentence
+        return synthesize(text, voice=voice, rate=rate, engine=engine)
+    parts, t = [], 0.0
+    for sentence in split_sentences(text) or [text]:
+        mix = [m for start, m in schedule if start <= t + 1e-9][-1]
+        parts.append(synthesize(sentence, voice=voice, rate=rate, engine=engine, prosody=emo.prosody_for(mix)))
+        t += parts[-1].duration
+    return concat_speech(parts)
 
 
 def audio_pauses(audio: np.ndarray, sample_rate: int = 16000, min_pause_s: float = 0.15) -> list[tuple[float, float]]:

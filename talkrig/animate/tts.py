@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import re
 import threading
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -30,7 +31,26 @@ _INIT_DONT_EXIT = 0x8000
 _EV_WORD, _EV_PHONEME, _EV_END = 1, 7, 5
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
-_PARAM_RATE = 1
+_PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE = 1, 2, 3, 4  # espeak_PARAMETER
+
+
+@dataclass(frozen=True)
+class Prosody:
+    """How a voice is spoken: espeak-ng's base pitch (0-100, 50 = the voice's own), pitch
+    range (0-100, 50 = its own; 0 is monotone), a factor on the speech rate, and volume
+    (0-200, 100 = its own)."""
+
+    pitch: float = 50.0
+    range: float = 50.0
+    rate_scale: float = 1.0
+    volume: float = 100.0
+
+    def clipped(self) -> "Prosody":
+        return Prosody(float(np.clip(self.pitch, 0, 100)), float(np.clip(self.range, 0, 100)),
+                       float(np.clip(self.rate_scale, 0.5, 2.0)), float(np.clip(self.volume, 0, 200)))
+
+
+NEUTRAL_PROSODY = Prosody()
 
 
 class TTSEngine(Protocol):
@@ -125,8 +145,10 @@ class _EspeakLib:
             i += 1
         return 0
 
-    def run(self, text: str, voice: str, rate: int) -> tuple[np.ndarray, list]:
-        """Synthesize; returns ``(int16 samples at self.rate, events)``."""
+    def run(self, text: str, voice: str, rate: int,
+            prosody: Prosody = NEUTRAL_PROSODY) -> tuple[np.ndarray, list]:
+        """Synthesize; returns ``(int16 samples at self.rate, events)``. Every parameter is set
+        on every call (espeak keeps them between calls)."""
         with self.lock:
             base, plus, variant = voice.partition("+")  # "en-us+f3": voice + variant
             if (self.lib.espeak_SetVoiceByName(voice.encode()) != 0
@@ -134,6 +156,9 @@ class _EspeakLib:
                          or self.lib.espeak_SetVoiceByName((self.voices[base.lower()] + plus + variant).encode()) != 0)):
                 raise InputError(f"unknown espeak-ng voice or language: {voice!r}")
             self.lib.espeak_SetParameter(_PARAM_RATE, int(rate), 0)
+            self.lib.espeak_SetParameter(_PARAM_PITCH, int(round(prosody.pitch)), 0)
+            self.lib.espeak_SetParameter(_PARAM_RANGE, int(round(prosody.range)), 0)
+            self.lib.espeak_SetParameter(_PARAM_VOLUME, int(round(prosody.volume)), 0)
             self._chunks, self._events = [], []
             data = text.encode("utf-8") + b"\0"
             buf = ctypes.create_string_buffer(data)
@@ -266,9 +291,10 @@ class EspeakTTS:
     default_rate = 165  # words per minute; espeak's own default is 175
 
     def synthesize(self, text: str, voice: str | None = None, rate: int | None = None,
-                   stop_closures: bool = True) -> Speech:
+                   stop_closures: bool = True, prosody: Prosody | None = None) -> Speech:
         """Speak ``text``. ``stop_closures=False`` keeps espeak's raw event times (stops start
-        at their release) instead of moving stop onsets to the closure."""
+        at their release) instead of moving stop onsets to the closure. ``prosody``: pitch,
+        range, rate factor and volume (e.g. an emotion's, :func:`talkrig.animate.emotion.prosody_for`)."""
         if not str(text).strip():
             raise InputError("text to speak is empty")
         if len(str(text)) > MAX_TEXT_CHARS:
@@ -281,7 +307,9 @@ class EspeakTTS:
         if not 80 <= rate <= 450:
             raise InputError(f"speech rate must be 80-450 words per minute, got {rate}")
         voice = choose_voice(text, voice, self.default_voice)
-        pcm, events = _espeak().run(text, voice, rate)
+        prosody = (prosody or NEUTRAL_PROSODY).clipped()
+        rate = int(np.clip(round(rate * prosody.rate_scale), 80, 450))
+        pcm, events = _espeak().run(text, voice, rate, prosody)
         sr = _espeak().rate
         total = len(pcm) / sr
         phon = [(s / sr, name) for t, s, _, _, name in events if t == _EV_PHONEME]
@@ -359,8 +387,31 @@ ENGINES: dict[str, type] = {"espeak": EspeakTTS}
 
 
 def synthesize(text: str, voice: str | None = None, rate: int | None = None,
-               engine: str = "espeak") -> Speech:
+               engine: str = "espeak", prosody: Prosody | None = None) -> Speech:
     """Speak ``text`` with a named engine (default espeak-ng). See :class:`EspeakTTS`."""
     if engine not in ENGINES:
         raise InputError(f"unknown TTS engine {engine!r} (available: {', '.join(ENGINES)})")
-    return ENGINES[engine]().synthesize(text, voice=voice, rate=rate)
+    if prosody is None:
+        return ENGINES[engine]().synthesize(text, voice=voice, rate=rate)
+    return ENGINES[engine]().synthesize(text, voice=voice, rate=rate, prosody=prosody)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text`` (cut after . ! ? and their CJK forms), whitespace kept out."""
+    parts = re.split(r"(?<=[.!?\u3002\uff01\uff1f])\s+", " ".join(str(text).split()))
+    return [p for p in parts if p.strip()]
+
+
+def concat_speech(parts: list[Speech]) -> Speech:
+    """One :class:`Speech` of several in a row (times shifted; same rate)."""
+    audio, phonemes, words, accents, t = [], [], [], [], 0.0
+    for sp in parts:
+        audio.append(sp.audio)
+        phonemes += [(a + t, b + t, p) for a, b, p in sp.phonemes]
+        words += [(a + t, b + t, w) for a, b, w in sp.words]
+        accents += [a + t for a in sp.accents]
+        t += len(sp.audio) / sp.sample_rate
+    return Speech(audio=np.concatenate(audio) if audio else np.zeros(0, np.float32),
+                  sample_rate=parts[0].sample_rate if parts else SAMPLE_RATE,
+                  phonemes=merge_silences(phonemes), words=words, accents=accents,
+                  source=parts[0].source if parts else "")

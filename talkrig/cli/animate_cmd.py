@@ -24,6 +24,7 @@ def animate(
     engine: str = typer.Option("rules", "--engine", help="rules (default) or learned (needs --checkpoint)."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Learned predictor (.safetensors)."),
     plot: Path = typer.Option(None, "--plot", help="Also write a PNG of the main curves."),
+    neutral_voice: bool = typer.Option(False, "--neutral-voice", help="With --text: keep the TTS voice neutral."),
 ) -> None:
     """Turn text or speech into expression (ARKit-52), head-pose and eye curves at the video
     frame rate, with the audio, saved as an .npz Animation."""
@@ -50,7 +51,7 @@ def animate(
     pose_arg: str | Path = Path(pose) if pose.lower().endswith(".csv") else pose
     anim = run(text, audio=audio, transcript=transcript, emotion=emotion, intensity=intensity,
                pose=pose_arg, seed=seed, fps=fps, voice=voice, rate=rate, engine=engine,
-               checkpoint=checkpoint)
+               checkpoint=checkpoint, emotional_voice=not neutral_voice)
     anim.save(out)
     if plot is not None:
         from talkrig.animate.plot import plot_curves

@@ -31,6 +31,8 @@ def render(
     voice: Optional[str] = typer.Option(None, "--voice", help="TTS voice / language (default: from the text's "
                                                                "writing system, en-us for Latin script)."),
     seed: int = typer.Option(0, "--seed", help="Seed for head motion and blinks."),
+    neutral_voice: bool = typer.Option(False, "--neutral-voice", help="With --text: keep the TTS voice neutral "
+                                                                       "(by default it speaks with the emotion)."),
     model: str = typer.Option("default", "--model", help="Face model: default, ict or a path."),
     face_index: int = typer.Option(0, "--face-index", help="Which face when the photo has several (0 = largest)."),
     landmarks68: str = typer.Option("mediapipe", "--landmarks68",
@@ -80,7 +82,8 @@ def render(
         recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
     with ui.stage("recognizing the speech and animating" if audio is not None and not transcript else "animating"):
         anim = api.animate(text=text, audio=audio, transcript=transcript, emotion=emotion,
-                           intensity=intensity, pose=pose, fps=fps, seed=seed, voice=voice)
+                           intensity=intensity, pose=pose, fps=fps, seed=seed, voice=voice,
+                           emotional_voice=not neutral_voice)
     with ui.counter("rendering", anim.n_frames, "frames") as progress:
         report = api.render_video(recon, anim, output, model=model, size=size, frames_dir=frames, debug=debug,
                                   refiner=refiner, progress=progress)
