@@ -276,6 +276,9 @@ def build(src: Source, out_dir: Path, check_dir: Path | None, ict_path: Path | N
     id_basis = np.stack([d[keep] for _, d in id_items]) * DM_TO_CM
     id_std = np.array([MACRO_STD if k.startswith("macro-") else LOCAL_STD for k in id_names])
     exp_basis = np.stack([e[keep] for e in exps]) * DM_TO_CM
+    from default_face_units import FACE_UNIT_RANGE_CM, _NOTE, scale_face_units  # noqa: E402
+
+    scale_face_units(exp_basis, list(ARKIT_52))  # units that move less than real faces do
     # drop identity directions that do not touch the head at all
     moved = np.abs(id_basis).max(axis=(1, 2))
     use = moved > 1e-3
@@ -316,6 +319,7 @@ def build(src: Source, out_dir: Path, check_dir: Path | None, ict_path: Path | N
                "neutral_phenotype": "gender 0.5, age young, average muscle/weight, equal ethnic mix",
                "texture": "default_texture.jpg",
                "parts": ["body", "eye_left", "eye_right", "upper_teeth", "lower_teeth", "tongue"],
+               "face_unit_ranges": {"note": _NOTE, "range_cm": FACE_UNIT_RANGE_CM},
                "mp478": "mp478_face (478,) triangle ids, mp478_bary (478,3), mp478_vertex (478,)"})
     arrays = {
         "mean": mean.astype(np.float32),

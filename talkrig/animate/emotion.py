@@ -51,12 +51,16 @@ SYNONYMS = {
 }
 
 # EMFACS prototypes: AU -> intensity (FACS A..E intensities as 0.2..1.0). R = right side only.
+# AU4 in sadness and fear is the corrugator drawing the raised inner brows together; ARKit's
+# browDown lowers the whole brow instead, and on renders it overruled AU1 (MediaPipe read brows
+# down, not up), while real MEAD sad and fearful faces read inner-brow raise with no brow
+# lowering (docs/metrics.md): so AU4 is kept small there.
 EMOTION_AUS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
-    "sad": {"1": 0.9, "4": 0.6, "15": 0.8, "17": 0.4},
+    "sad": {"1": 0.9, "4": 0.2, "15": 0.8, "17": 0.4},
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.6, "26": 0.6},
-    "fearful": {"1": 0.9, "2": 0.6, "4": 0.6, "5": 1.0, "7": 0.3, "20": 0.8, "26": 0.4},
+    "fearful": {"1": 0.9, "2": 0.6, "4": 0.15, "5": 1.0, "7": 0.3, "20": 0.8, "26": 0.4},
     "angry": {"4": 1.0, "5": 0.4, "7": 0.8, "23": 0.7, "24": 0.4},
     "disgusted": {"9": 1.0, "10": 0.5, "15": 0.6, "16": 0.3},
     "contempt": {"R12": 0.6, "R14": 0.8},

@@ -25,6 +25,12 @@ from talkrig.animate.phonemes import BILABIALS, LABIODENTALS, SIL, VOWELS
 from talkrig.model.arkit import ARKIT_52
 
 RATE = 100.0  # Hz, internal curve rate
+# jawOpen per unit of the jaw channel. Measured with MediaPipe on real talking video (the 4 dev
+# videos and MEAD's neutral clips: inner-lip gap / eye distance median 0.01-0.12, 90th percentile
+# 0.06-0.17; MediaPipe jawOpen median 0.00-0.12), talkrig's renders opened 1.6-2x wider (0.12-0.13 /
+# 0.24-0.28 / jawOpen 0.24-0.31) with a gain of 1, which also read as a dropped jaw (surprise,
+# anger) under every emotion. 0.6 puts renders at 0.08-0.09 / 0.15-0.19 / 0.07-0.09.
+JAW_GAIN = 0.6
 CHANNELS = ("jaw", "seal", "press", "funnel", "pucker", "stretch", "roll_lower", "roll_upper",
             "lower_down", "upper_up", "tongue")
 _C = {c: i for i, c in enumerate(CHANNELS)}
@@ -237,8 +243,8 @@ def to_arkit(ch: np.ndarray) -> np.ndarray:
     def put(name, v):
         out[:, ARKIT_52.index(name)] = v
 
-    put("jawOpen", g("jaw"))
-    put("mouthClose", g("jaw") * seal)
+    put("jawOpen", JAW_GAIN * g("jaw"))
+    put("mouthClose", JAW_GAIN * g("jaw") * seal)
     put("mouthFunnel", g("funnel"))
     put("mouthPucker", g("pucker"))
     put("mouthRollLower", g("roll_lower"))
