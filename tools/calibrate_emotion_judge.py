@@ -74,6 +74,21 @@ def loso(feats, labels, speakers, temperature=1.0):
     return pred, np.array(probs)
 
 
+def loso_with_reference(feats, labels, speakers, temperature=1.0):
+    """As :func:`loso`, but each speaker's neutral clip (where there is one) is the face at rest
+    for that speaker's other clips (the way `talkrig eval --source` uses the source photo)."""
+    pred = [None] * len(labels)
+    for s in sorted(set(speakers)):
+        tr = [i for i, v in enumerate(speakers) if v != s]
+        judge = EmotionJudge.fit(feats[tr], [labels[i] for i in tr], PRIOR_WEIGHT, GAIN, temperature)
+        rest = [i for i, v in enumerate(speakers) if v == s and labels[i] == "neutral"]
+        for i, v in enumerate(speakers):
+            if v == s:
+                base = feats[rest[0]] if rest and labels[i] != "neutral" else None
+                pred[i] = EMOTIONS[int(np.argmax(judge.probabilities(feats[i], base)))]
+    return pred
+
+
 def best_temperature(feats, labels, speakers) -> float:
     grid = np.exp(np.linspace(np.log(0.5), np.log(50), 41))
     nll = []
@@ -114,6 +129,11 @@ def main() -> int:
         wrong = ", ".join(f"{labels[i]} -> {pred[i]}" for i in idx if pred[i] != labels[i]) or "none"
         lines.append(f"- {s}: {ok} of {len(idx)} named correctly (wrong: {wrong})")
     lines += ["", confusion_markdown(labels, pred), ""]
+    ref = loso_with_reference(feats, labels, speakers, temperature)
+    lines.append("With each speaker's neutral clip as the face at rest (as `--source` does): " + ", ".join(
+        f"{s} {sum(ref[i] == labels[i] for i, v in enumerate(speakers) if v == s)}/{speakers.count(s)}"
+        for s in sorted(set(speakers))) + ".")
+    lines.append("")
     judge = EmotionJudge.fit(feats, labels, PRIOR_WEIGHT, GAIN, temperature, meta={
         "derived": datetime.date.today().isoformat(), "tool": "tools/calibrate_emotion_judge.py",
         "clips": names, "prior_weight": PRIOR_WEIGHT, "gain": GAIN, "loso": per})

@@ -300,7 +300,17 @@ def evaluate(generated: str | Path, reference: str | Path | None = None,
     if emotion is not None and gtrack.found.any():
         from talkrig.eval.expression import recognisability
 
-        v.update(recognisability(gtrack.blendshapes, emotion))
+        # the source photo is the face at rest: the judge reads the video relative to it
+        rest = None
+        if source is not None:
+            from talkrig.errors import TalkrigError
+            from talkrig.eval.track import detect_photo
+
+            try:
+                rest = detect_photo(source)[1]
+            except TalkrigError:
+                notes.append("emotion judged without a reference: no face in the source photo")
+        v.update(recognisability(gtrack.blendshapes, emotion, baseline=rest))
         if rtrack is not None and rtrack.found.any():
             rv.update(recognisability(rtrack.blendshapes, emotion))
 
