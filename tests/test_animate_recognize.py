@@ -8,7 +8,6 @@ import pytest
 
 from talkrig.animate import align as A
 from talkrig.animate.loudness import HOP_S, voice_activity
-from talkrig.animate.tts import synthesize
 from talkrig.errors import InputError
 
 SENTENCES = ["Bob bought a big blue balloon, but it popped.",
@@ -17,13 +16,20 @@ SENTENCES = ["Bob bought a big blue balloon, but it popped.",
 
 
 @pytest.fixture(scope="module")
-def speech():
-    """~12 s of TTS speech: three sentences with 0.4 s of silence between them."""
-    gap = np.zeros(int(0.4 * 16000), np.float32)
-    parts = []
-    for s in SENTENCES:
-        parts += [synthesize(s).audio, gap]
-    return np.concatenate(parts)
+def speech(tmp_path_factory):
+    """~12 s of TTS speech: three sentences with 0.4 s of silence between them, synthesised in a
+    fresh process (espeak-ng's output drifts with what the process synthesised before, so the
+    audio would otherwise depend on which tests ran first)."""
+    import subprocess
+    import sys
+
+    path = tmp_path_factory.mktemp("speech") / "speech.npy"
+    code = ("import sys, numpy as np; from talkrig.animate.tts import synthesize; "
+            "gap = np.zeros(int(0.4 * 16000), np.float32); parts = []\n"
+            f"for s in {SENTENCES!r}: parts += [synthesize(s).audio, gap]\n"
+            "np.save(sys.argv[1], np.concatenate(parts))")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True, timeout=120)
+    return np.load(path)
 
 
 def test_cuts_fall_in_pauses(speech):
