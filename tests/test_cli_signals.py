@@ -36,9 +36,40 @@ def _living(pgid: int) -> list[int]:
     return alive
 
 
-def _wait_gone(pgid: int, seconds: float = 10.0) -> list[int]:
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (worker pools may run in sessions of their own)."""
+    kids: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[-1].split()
+        except OSError:
+            continue
+        kids.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = set(), [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            if k not in out:
+                out.add(k)
+                todo.append(k)
+    return out
+
+
+def _running(pids: set[int]) -> list[int]:
+    alive = []
+    for p in pids:
+        try:
+            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(p)
+    return alive
+
+
+def _wait_gone(pgid: int, seconds: float = 10.0, others: set[int] = frozenset()) -> list[int]:
+    """What still runs of a process group and of the processes ``others`` after ``seconds``."""
     deadline = time.monotonic() + seconds
-    while (alive := _living(pgid)) and time.monotonic() < deadline:
+    while (alive := _living(pgid) + _running(set(others))) and time.monotonic() < deadline:
         time.sleep(0.1)
     return alive
 
@@ -82,6 +113,7 @@ def test_render_signalled_at_random_moments(long_speech, tmp_path, signame, code
         time.sleep(moment)
         if proc.poll() is not None:
             continue  # finished first: nothing to interrupt at this moment
+        workers = _descendants(proc.pid)
         os.killpg(proc.pid, sig)  # as a terminal's Ctrl-C does: the whole foreground group
         t0 = time.monotonic()
         _, err = proc.communicate(timeout=30)
@@ -90,7 +122,7 @@ def test_render_signalled_at_random_moments(long_speech, tmp_path, signame, code
         if line is not None:
             assert [ln for ln in err.splitlines() if ln.strip()] == [line], err
         assert not out.exists(), "a partial video at -o"
-        assert _wait_gone(proc.pid) == [], f"processes outlived talkrig after {signame}"
+        assert _wait_gone(proc.pid, others=workers) == [], f"processes outlived talkrig after {signame}"
         parts = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
         if sig != signal.SIGKILL:
             assert parts == [], f"temporary files left after {signame}: {parts}"
@@ -124,11 +156,12 @@ def test_prep_interrupted_resumes_to_the_same_manifest(tmp_path, shared):
         proc = prep(out)
         time.sleep(moment)
         assert proc.poll() is None, "prep finished before it could be interrupted"
+        workers = _descendants(proc.pid)
         os.killpg(proc.pid, sig)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + sig, err
         assert [ln for ln in err.splitlines() if ln.strip()] == [line], err
-        assert _wait_gone(proc.pid) == [], "prep workers outlived the interrupted job"
+        assert _wait_gone(proc.pid, others=workers) == [], "prep workers outlived the interrupted job"
     proc = prep(out)
     stdout, _ = proc.communicate(timeout=600)
     assert (out / "manifest.jsonl").read_text() == want

@@ -142,12 +142,33 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def _quiet_native_stderr() -> None:
+    """Give talkrig's own messages the terminal and send what native libraries write to file
+    descriptor 2 (MediaPipe's and TFLite's C++ log lines, which can arrive from their threads at
+    any moment, even after an interrupt) to /dev/null. Python's ``sys.stderr`` keeps the real
+    stderr through a duplicate descriptor. ``TALKRIG_DEBUG=1`` leaves everything as it is."""
+    if os.environ.get("TALKRIG_DEBUG"):
+        return
+    try:
+        sys.stderr.flush()
+        own = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(own, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                               errors="backslashreplace")
+    except (OSError, ValueError, AttributeError):  # no real stderr: nothing to protect
+        pass
+
+
 def run() -> None:
-    """The `talkrig` command: SIGTERM and SIGHUP end it like Ctrl-C (cleanly, one line)."""
+    """The `talkrig` command: SIGTERM and SIGHUP end it like Ctrl-C (cleanly, one line), and
+    stderr carries only talkrig's own lines (:func:`_quiet_native_stderr`)."""
     import signal
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_terminated)
+    _quiet_native_stderr()
     sys.exit(main())
 
 

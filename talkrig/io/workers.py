@@ -15,7 +15,8 @@ child: a hook that waits on a thread that no longer exists never returns (this h
   spawn pool) runs first, for the same two guarantees; :func:`terminate_pool` ends such a
   pool without waiting for its running tasks.
 
-Workers leave Ctrl-C to the parent, which ends them (:meth:`WorkerPool.terminate`).
+Workers leave Ctrl-C to the parent, which ends them (:meth:`WorkerPool.terminate`): pool workers
+run in a session of their own, so a terminal's Ctrl-C never reaches them.
 """
 
 from __future__ import annotations
@@ -102,8 +103,13 @@ class _Worker:
         env = dict(os.environ)
         root = os.path.dirname(os.path.dirname(os.path.abspath(talkrig.__file__)))
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+        # Own session: a terminal's Ctrl-C reaches the parent only (a worker still importing
+        # numpy would print a KeyboardInterrupt traceback); the parent ends its workers. Their
+        # stderr is kept only with TALKRIG_DEBUG: a task's error comes back through the pipe.
+        quiet = not os.environ.get("TALKRIG_DEBUG")
         self.proc = subprocess.Popen([sys.executable, "-m", "talkrig.io.workers"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, env=env, close_fds=True)
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None,
+                                     env=env, close_fds=True, start_new_session=True)
         self.lock = threading.Lock()
         _send(self.proc.stdin, (initializer, tuple(initargs)))
 
