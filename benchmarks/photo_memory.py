@@ -52,7 +52,7 @@ def main() -> None:
         rows = [(label, *run(p, tmp / "out.mp4", args.size)) for label, p in photos]
     base = rows[0]
     print(f"talkrig render --size {args.size}, one child process per row")
-    print(f"| photo | wall s | peak RSS MB | vs baseline | exit |")
+    print("| photo | wall s | peak RSS MB | vs baseline | exit |")
     print("| --- | --- | --- | --- | --- |")
     for label, wall, rss, code in rows:
         print(f"| {label} | {wall:.1f} | {rss:.0f} | {rss / base[2]:.2f}x | {code} |")

@@ -99,7 +99,6 @@ class _Evil:
 
 def make_inputs(root: Path, shared: Path | None = None) -> dict[str, str]:
     """Write every input file of the sweep under ``root/in``; return placeholder -> path."""
-    import av
     from PIL import Image
 
     d = root / "in"

@@ -25,15 +25,7 @@ PHOTO = REPO / "examples" / "astronaut.jpg"
 def _living(pgid: int) -> list[int]:
     """Processes of a process group that still run (zombies are dead, just not reaped)."""
     out = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
-    alive = []
-    for pid in map(int, out):
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
-        except FileNotFoundError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    return alive
+    return _running(set(map(int, out)))
 
 
 def _descendants(pid: int) -> set[int]:
@@ -55,6 +47,7 @@ def _descendants(pid: int) -> set[int]:
 
 
 def _running(pids: set[int]) -> list[int]:
+    """Those of ``pids`` that still run (a zombie is dead, just not reaped)."""
     alive = []
     for p in pids:
         try:

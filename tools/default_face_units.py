@@ -23,13 +23,14 @@ asset.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from asset_file import read_asset, write_asset  # noqa: E402
 
 #: Largest vertex displacement (cm) of a unit at weight 1, where the Face Unit falls short.
 FACE_UNIT_RANGE_CM: dict[str, float] = {
@@ -59,20 +60,13 @@ def scale_face_units(exp_basis: np.ndarray, names: list[str]) -> dict[str, float
 
 def update_asset(asset: Path) -> dict[str, float]:
     """Apply :func:`scale_face_units` to an asset file (written atomically)."""
-    with np.load(asset, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    arrays = read_asset(asset)
     names = [str(x) for x in arrays["exp_names"]]
     basis = arrays["exp_basis"].copy()
     factors = scale_face_units(basis, names)
-    if all(f == 1.0 for f in factors.values()):
-        return factors
-    arrays["exp_basis"] = basis
-    info = json.loads(str(arrays["info_json"]))
-    info.setdefault("extra", {})["face_unit_ranges"] = {"note": _NOTE, "range_cm": FACE_UNIT_RANGE_CM}
-    arrays["info_json"] = np.array(json.dumps(info))
-    tmp = asset.with_name(asset.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(asset)
+    if any(f != 1.0 for f in factors.values()):
+        arrays["exp_basis"] = basis
+        write_asset(asset, arrays, "face_unit_ranges", {"note": _NOTE, "range_cm": FACE_UNIT_RANGE_CM})
     return factors
 
 

@@ -33,7 +33,6 @@ asset has no surface landmarks and the vertex ids are used.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -42,6 +41,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from asset_file import read_asset, write_asset  # noqa: E402
 
 FRONTAL_NZ = 0.5  # correspondences used where both surfaces' normals have z above this
 ICP_ROUNDS = 6
@@ -206,23 +207,17 @@ def load_ict(path: Path):
 
 def update_asset(asset: Path, ict_path: Path) -> dict:
     """Add / replace ``landmarks68_face`` / ``landmarks68_bary`` in an existing asset file."""
-    with np.load(asset, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
+    arrays = read_asset(asset)
     names = [str(x) for x in arrays["region_names"]]
     regions = {k: arrays[f"region_{k}"].astype(bool) for k in names}
     fid, bary, stats = transfer_jaw(arrays["mean"], arrays["faces"], regions, arrays["mp478_face"],
                                     arrays["mp478_bary"], load_ict(ict_path))
     f68, b68 = surface_landmarks(arrays["faces"], arrays["landmarks68"], fid, bary)
     arrays["landmarks68_face"], arrays["landmarks68_bary"] = f68.astype(np.int32), b68
-    info = json.loads(str(arrays["info_json"]))
-    info.setdefault("extra", {})["landmarks68_surface"] = (
+    write_asset(asset, arrays, "landmarks68_surface", (
         "landmarks68_face/_bary: jaw (0-16) transferred from the ICT Face Model's iBUG-68 vertex ids by "
         "tools/default_jaw_landmarks.py (MediaPipe-correspondence similarity + TPS + non-rigid ICP, "
-        "mirror-symmetrised); 17-67 one-hot of landmarks68")
-    arrays["info_json"] = np.array(json.dumps(info))
-    tmp = asset.with_name(asset.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(asset)
+        "mirror-symmetrised); 17-67 one-hot of landmarks68"))
     return stats
 
 

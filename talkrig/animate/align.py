@@ -8,9 +8,8 @@
   >= 4 s; each piece gets word recognition with the shipped language model (over its 20,000
   most probable words, :func:`recognition_dict`) and a phone alignment of the hypothesis over
   the recognizer's own word segmentation (free phone recognition is poor, see
-  shared/NOTES.md). Long audio decodes its pieces in 2 worker processes (started by a
-  forkserver, never forked from this process); the result is the same
-  with one.
+  shared/NOTES.md). Audio of 20 s or more decodes its pieces in 2 worker processes (fresh
+  interpreters, never a fork of this process); the result is the same with one.
 * Anything that fails degrades to :func:`energy_segments` (voiced stretches as open vowels,
   quiet stretches as ``SIL``) so the mouth still follows the voice.
 

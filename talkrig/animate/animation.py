@@ -18,11 +18,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from talkrig.errors import InputError
 from talkrig.model.arkit import ARKIT_52, canonical_name
+
+if TYPE_CHECKING:  # annotations only: torch loads when a method needs it
+    import torch
 
 _ARRAYS = ("expression", "rotation", "translation", "audio")
 

@@ -52,13 +52,12 @@ def emotional_tts(text: str, emotion: str, intensity: float = 1.0, voice: str | 
     """TTS in an emotion's voice (:func:`talkrig.animate.emotion.prosody_for`). A schedule is
     spoken sentence by sentence, each in the voice of the emotion in force when it starts
     (known exactly, since every sentence's duration is known before the next one)."""
-    from talkrig.animate.tts import MAX_TEXT_CHARS, concat_speech, split_sentences, synthesize
+    from talkrig.animate.tts import check_text_length, concat_speech, split_sentences, synthesize
 
     schedule = emo.parse_schedule(emotion, intensity)
     if len(schedule) == 1:
         return synthesize(text, voice=voice, rate=rate, engine=engine, prosody=emo.prosody_for(schedule[0][1]))
-    if len(str(text)) > MAX_TEXT_CHARS:  # checked on the whole text, not per sentence
-        return synthesize(text, voice=voice, rate=rate, engine=engine)
+    check_text_length(text)  # on the whole text, not per sentence
     parts, t = [], 0.0
     for sentence in split_sentences(text) or [text]:
         mix = [m for start, m in schedule if start <= t + 1e-9][-1]

@@ -212,6 +212,13 @@ _SCRIPTS = (
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?][^<>]{0,500}>")
 
 
+def check_text_length(text: str) -> None:
+    """:class:`InputError` for a text over :data:`MAX_TEXT_CHARS` characters."""
+    if len(str(text)) > MAX_TEXT_CHARS:
+        raise InputError(f"text is too long ({len(str(text)):,} characters; at most {MAX_TEXT_CHARS:,}, "
+                         "about 12 minutes of speech): split it, or record it and pass the audio")
+
+
 def prepare_text(text: str) -> str:
     """The words to speak: markup tags (SSML, HTML) removed and their entities decoded, emoji
     and other pictographs dropped, whitespace collapsed. None of it is ever read aloud."""
@@ -224,13 +231,11 @@ def prepare_text(text: str) -> str:
     keep = []
     for ch in text:
         cat = unicodedata.category(ch)
-        if cat in ("So", "Sk", "Cs", "Co", "Cn") or (cat in ("Mn", "Cf") and (0xFE00 <= ord(ch) <= 0xFE0F
-                                                                             or ord(ch) in (0x200D, 0x20E3))):
-            keep.append(" ")
-        elif cat.startswith("C") and ch not in "\t\n":
-            keep.append(" ")
-        else:
-            keep.append(ch)
+        # symbols (emoji), control/format/unassigned characters, emoji variation selectors and
+        # the keycap mark; tabs and newlines stay (sentence breaks)
+        pictograph = cat in ("So", "Sk") or 0xFE00 <= ord(ch) <= 0xFE0F or ord(ch) == 0x20E3
+        control = cat.startswith("C") and ch not in "\t\n"
+        keep.append(" " if pictograph or control else ch)
     return " ".join("".join(keep).split())
 
 
@@ -297,9 +302,7 @@ class EspeakTTS:
         range, rate factor and volume (e.g. an emotion's, :func:`talkrig.animate.emotion.prosody_for`)."""
         if not str(text).strip():
             raise InputError("text to speak is empty")
-        if len(str(text)) > MAX_TEXT_CHARS:
-            raise InputError(f"text is too long ({len(str(text)):,} characters; at most {MAX_TEXT_CHARS:,}, "
-                             "about 12 minutes of speech): split it, or record it and pass the audio")
+        check_text_length(text)
         text = prepare_text(text)
         if not any(ch.isalnum() for ch in text):
             raise InputError("the text has nothing to speak (only symbols, emoji or markup)")

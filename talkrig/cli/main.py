@@ -8,6 +8,7 @@ non-zero exit. Set ``TALKRIG_DEBUG=1`` to see tracebacks.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
@@ -54,7 +55,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _os_error_message(exc: OSError) -> str:
-    """``cannot write /x/y.mp4: No space left on device`` style text for an OS failure."""
+    """``no space left on the device (writing /x/y.mp4)``: an OS failure's reason, and the file
+    it happened on (the output, not its temporary file) when known."""
     import errno
 
     from talkrig.io.files import part_target
@@ -68,19 +70,20 @@ def _os_error_message(exc: OSError) -> str:
     return f"{reason} (writing {where})" if where else reason
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (tests and the CLI swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _show_warnings() -> None:
     """Warnings of the library (logger ``talkrig``) as ``talkrig: warning: ...`` lines on
     whatever ``sys.stderr`` is when they happen."""
-    import logging
-
-    class StderrHandler(logging.StreamHandler):
-        def emit(self, record: logging.LogRecord) -> None:
-            self.stream = sys.stderr
-            super().emit(record)
-
     log = logging.getLogger("talkrig")
-    if not any(type(h).__name__ == "StderrHandler" for h in log.handlers):
-        handler = StderrHandler()
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("talkrig: warning: %(message)s"))
         handler.setLevel(logging.WARNING)
         log.addHandler(handler)

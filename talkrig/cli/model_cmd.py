@@ -11,8 +11,9 @@ from talkrig.errors import InputError
 model_app = typer.Typer(help="Inspect and export face models.", no_args_is_help=True)
 
 
-def parse_weights(text: str | None, what: str) -> dict[str, float]:
-    """``"a=1,b=0.5"`` -> ``{"a": 1.0, "b": 0.5}``; a bare name means weight 1."""
+def parse_weights(text: str | None, what: str, lo: float = -10.0, hi: float = 10.0) -> dict[str, float]:
+    """``"a=1,b=0.5"`` -> ``{"a": 1.0, "b": 0.5}``; a bare name means weight 1. Weights outside
+    ``[lo, hi]`` (NaN and inf included) are a one-line :class:`InputError`."""
     out: dict[str, float] = {}
     for item in (text or "").split(","):
         item = item.strip()
@@ -23,8 +24,8 @@ def parse_weights(text: str | None, what: str) -> dict[str, float]:
             w = float(value) if value.strip() else 1.0
         except ValueError:
             raise InputError(f"bad {what} weight {item!r}: expected name=number") from None
-        if not (-10.0 <= w <= 10.0):  # also refuses nan and inf
-            raise InputError(f"bad {what} weight {item!r}: expected a finite number in [-10, 10]")
+        if not (lo <= w <= hi):  # also refuses nan and inf
+            raise InputError(f"bad {what} weight {item!r}: expected a finite number in [{lo:g}, {hi:g}]")
         out[name.strip()] = w
     return out
 

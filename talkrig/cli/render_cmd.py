@@ -10,13 +10,6 @@ import typer
 from talkrig.errors import InputError
 
 
-def _check_output(path: Path, suffixes: tuple[str, ...], inputs=()) -> None:
-    """Fail before any work when the output cannot be written or would replace an input."""
-    from talkrig.io.files import check_output
-
-    check_output(path, suffixes, inputs)
-
-
 def render(
     photo: Path = typer.Argument(..., help="Portrait photo (jpg/png/...)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4."),
@@ -47,7 +40,9 @@ def render(
     """Render a talking-head MP4 (H.264 + AAC) from one photo."""
     from talkrig import api
 
-    _check_output(output, (".mp4",), inputs=(photo, audio, refiner))
+    from talkrig.io.files import check_output
+
+    check_output(output, (".mp4",), inputs=(photo, audio, refiner))  # fail before any work
     if (text is None) == (audio is None):
         raise InputError("give exactly one of --text or --audio")
     if size not in api.SIZES:
@@ -106,6 +101,8 @@ class _Reporter:
     a terminal (stderr), or as plain lines on stdout when it is a pipe or a log."""
 
     def __init__(self, quiet: bool):
+        import sys
+
         from rich.console import Console
 
         from talkrig.io.progress import is_terminal
@@ -113,7 +110,8 @@ class _Reporter:
         self.quiet = quiet
         self.err = Console(stderr=True, quiet=quiet)
         self.out = Console(quiet=quiet, soft_wrap=True)
-        self.live = self.err.is_terminal and is_terminal(__import__("sys").stderr)
+        # rich calls FORCE_COLOR a terminal; live bars need a real one
+        self.live = self.err.is_terminal and is_terminal(sys.stderr)
 
     def stage(self, text: str):
         import contextlib
@@ -163,22 +161,6 @@ def _print_checks(console, output: Path, emotion: str, text: str | None, photo: 
         logging.getLogger("talkrig").warning("self-checks skipped (%s: %s)", type(exc).__name__, exc)
 
 
-def _parse_weights(text: str | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for item in (text or "").split(","):
-        if not item.strip():
-            continue
-        name, eq, value = item.partition("=")
-        try:
-            w = float(value) if eq else 1.0
-        except ValueError:
-            raise InputError(f"bad weight in {item.strip()!r} (use name=0.5)") from None
-        if not 0.0 <= w <= 1.0:  # refuses nan too
-            raise InputError(f"bad weight in {item.strip()!r}: expression weights are 0..1")
-        out[name.strip()] = w
-    return out
-
-
 def edit(
     photo: Path = typer.Argument(..., help="Portrait photo."),
     output: Path = typer.Option(..., "-o", "--output", help="Output image (.png/.jpg)."),
@@ -201,7 +183,9 @@ def edit(
 
     import math
 
-    _check_output(output, (".png", ".jpg", ".jpeg"), inputs=(photo,))
+    from talkrig.io.files import check_output
+
+    check_output(output, (".png", ".jpg", ".jpeg"), inputs=(photo,))
     if size not in api.SIZES:
         raise InputError(f"--size must be one of 256, 512, 1024 (got {size})")
     if face_index < 0:
@@ -209,7 +193,9 @@ def edit(
     for name, deg, limit in (("--yaw", yaw, 90), ("--pitch", pitch, 90), ("--roll", roll, 180)):
         if not (math.isfinite(deg) and abs(deg) <= limit):
             raise InputError(f"{name} must be a number of degrees within -{limit}..{limit}, got {deg}")
-    weights = _parse_weights(expression)
+    from talkrig.cli.model_cmd import parse_weights
+
+    weights = parse_weights(expression, "expression", 0.0, 1.0)
     if emotion is not None:
         from talkrig.animate.emotion import parse_mix
 

@@ -12,15 +12,21 @@ from pathlib import Path
 from talkrig.errors import InputError
 
 
-def check_writable(path: str | Path) -> Path:
-    """Raise :class:`InputError` unless a file can be created in ``path``'s folder; return the
-    folder. Lets long jobs fail before doing any work. Probes by creating (and removing) a
-    temporary file, so read-only mounts, ``/proc`` and full quotas are caught too."""
+def _output_folder(path: str | Path) -> Path:
+    """``path``'s folder, or :class:`InputError` when it is missing or not a folder."""
     parent = Path(path).parent if str(Path(path).parent) else Path(".")
     if not parent.exists():
         raise InputError(f"output folder does not exist: {parent}")
     if not parent.is_dir():
         raise InputError(f"output folder is not a folder: {parent}")
+    return parent
+
+
+def check_writable(path: str | Path) -> Path:
+    """Raise :class:`InputError` unless a file can be created in ``path``'s folder; return the
+    folder. Lets long jobs fail before doing any work. Probes by creating (and removing) a
+    temporary file, so read-only mounts, ``/proc`` and full quotas are caught too."""
+    parent = _output_folder(path)
     try:
         fd, probe = tempfile.mkstemp(prefix=".talkrig-probe.", dir=parent)
     except OSError as exc:
@@ -42,7 +48,8 @@ def same_file(a: str | Path, b: str | Path) -> bool:
 def check_output(path: str | Path, suffixes: tuple[str, ...] = (), inputs=(), what: str = "output") -> Path:
     """Validate an output file before any work: its suffix (one of ``suffixes``), that it is not
     a folder or a device, that it would not overwrite one of ``inputs`` (paths, Nones
-    skipped), and that its folder takes new files. Returns it as a Path."""
+    skipped), and that its folder takes new files; temporary files that killed processes left
+    there are swept (:func:`sweep_stale_parts`). Returns it as a Path."""
     path = Path(path)
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{what} must end in {' or '.join(suffixes)}, got {path.name or path}")
@@ -54,6 +61,7 @@ def check_output(path: str | Path, suffixes: tuple[str, ...] = (), inputs=(), wh
         if src is not None and same_file(path, src):
             raise InputError(f"{what} {path} would overwrite the input {src}: choose another name")
     check_writable(path)
+    sweep_stale_parts(path)
     return path
 
 
@@ -125,13 +133,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     The temporary file (``.<stem>.<pid>.<random>.part<suffix>``) keeps ``path``'s suffix
     (encoders pick formats by suffix). On any exception (Ctrl-C and signals that the CLI turns
     into exceptions included) it is removed and ``path`` is left untouched; ones left by
-    killed processes are swept the next time ``path`` is written.
+    killed processes are swept by :func:`check_output` (once per command, not per file: a
+    frames folder holds thousands).
     """
     path = Path(path)
-    parent = check_writable(path)
+    parent = _output_folder(path)
     if path.is_dir():
         raise InputError(f"output {path} is a folder, not a file")
-    sweep_stale_parts(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.{os.getpid()}.", suffix=f".part{path.suffix}", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from talkrig.errors import ModelNotFoundError
-from talkrig.recon.landmarker import FaceDetection, mediapipe_to_ibug68
+from talkrig.recon.landmarker import FaceDetection, box_iou, mediapipe_to_ibug68
 
 PREDICTOR = "shape_predictor_68_face_landmarks.dat"
 _FACE_PX = 160.0  # face width the HOG detector sees
@@ -53,14 +53,6 @@ def available() -> bool:
     """Whether dlib and its 68-point predictor are installed."""
     d = models_dir()
     return importlib.util.find_spec("dlib") is not None and d is not None and (d / PREDICTOR).is_file()
-
-
-def _iou(a, b) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / area if area > 0 else 0.0
 
 
 class Dlib68:
@@ -100,8 +92,8 @@ class Dlib68:
         mp_box = ((x0 - cx0) * scale, (y0 - cy0) * scale, (x1 - cx0) * scale, (y1 - cy0) * scale)
         with self._lock:
             boxes = [(r.left(), r.top(), r.right(), r.bottom()) for r in self._detector(small, 0)]
-            best = max(boxes, key=lambda b: _iou(mp_box, b), default=None)
-            if best is None or _iou(mp_box, best) < _MIN_IOU:
+            best = max(boxes, key=lambda b: box_iou(mp_box, b), default=None)
+            if best is None or box_iou(mp_box, best) < _MIN_IOU:
                 return None
             rect = self._dlib.rectangle(*(int(round(v / scale)) for v in best))
             shape = self._predictor(crop, rect)

@@ -255,21 +255,21 @@ class FaceLandmarker:
     def detect_tiled(self, image, found: list[FaceDetection] | None = None) -> list[FaceDetection]:
         """Second chance for faces the whole-image pass misses: small faces in a large or wide
         picture (MediaPipe's detector sees the whole image at 128 px, so a face needs to fill
-        a good share of it). Square tiles at three scales, overlapping by half, are searched
-        (at most ~40 detector runs, IMAGE mode only); faces are mapped back to image pixels
+        a good share of it). Square tiles at up to four scales, overlapping by half, are searched
+        (:func:`_tile_plan`, IMAGE mode only); faces are mapped back to image pixels
         and merged with ``found`` (a box overlapping one already found by IoU > 0.3 is the
         same face). Largest first."""
         rgb = image if _is_rgb8(image) else load_image(image)
         faces = list(found if found is not None else self.detect(rgb))
         h, w = rgb.shape[:2]
-        for side in _tile_sides(h, w):
-            for y0, x0 in _tile_origins(h, w, side):
+        for side, origins in _tile_plan(h, w):
+            for y0, x0 in origins:
                 tile = rgb[y0:y0 + side, x0:x0 + side]
                 for f in self._run(np.ascontiguousarray(tile), None):
                     f = _shifted(f, x0, y0)
                     if _touches_edge(f.bbox, x0, y0, side, w, h):
                         continue  # cut by the tile: another tile holds it whole
-                    if all(_iou(f.bbox, g.bbox) <= 0.3 for g in faces):
+                    if all(box_iou(f.bbox, g.bbox) <= 0.3 for g in faces):
                         faces.append(f)
         faces.sort(key=lambda d: -d.area)
         return faces
@@ -292,20 +292,22 @@ class FaceLandmarker:
 MAX_TILES = 160
 
 
-def _tile_sides(h: int, w: int) -> list[int]:
-    """Tile sides for :meth:`FaceLandmarker.detect_tiled`: the short side (square windows of a
-    wide picture), then 1/2, 1/4 and 1/8 of it, never below 96 px, while the runs stay within
-    :data:`MAX_TILES` (the detector finds faces that fill about a third of its window)."""
-    short, out, runs = min(h, w), [], 0
+def _tile_plan(h: int, w: int) -> list[tuple[int, list[tuple[int, int]]]]:
+    """``[(side, [(y0, x0), ...])]`` for :meth:`FaceLandmarker.detect_tiled`: square tiles of
+    the short side (windows of a wide picture), then 1/2, 1/4 and 1/8 of it, never below 96 px,
+    while the runs stay within :data:`MAX_TILES` (the detector finds faces that fill about a
+    third of its window)."""
+    short, plan, runs = min(h, w), [], 0
     for k in (1, 2, 4, 8):
         side = short // k
         if side < 96:
             break
-        runs += len(_tile_origins(h, w, side))
+        origins = _tile_origins(h, w, side)
+        runs += len(origins)
         if runs > MAX_TILES:
             break
-        out.append(side)
-    return out
+        plan.append((side, origins))
+    return plan
 
 
 def _tile_origins(h: int, w: int, side: int) -> list[tuple[int, int]]:
@@ -333,7 +335,8 @@ def _touches_edge(bbox, x0: int, y0: int, side: int, w: int, h: int, margin: flo
             or (x0 + side < w and x0 + side - bx1 < margin) or (y0 + side < h and y0 + side - by1 < margin))
 
 
-def _iou(a, b) -> float:
+def box_iou(a, b) -> float:
+    """Intersection over union of two ``(x0, y0, x1, y1)`` boxes."""
     ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
