@@ -88,3 +88,15 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
     gy = pos[:, 1] / ih * 2 - 1
     return F.grid_sample(image, torch.stack([gx, gy], -1), mode="bilinear",
                          padding_mode="border", align_corners=False)
+
+
+def points_in_polygon(points: Tensor, polygon: Tensor) -> Tensor:
+    """``(N,)`` bool: which of ``points`` ``(N, 2)`` lie inside the closed ``polygon``
+    (even-odd ray casting). ``polygon`` is ``(K, 2)``, or ``(N, K, 2)`` for one per point."""
+    x, y = points[:, 0:1], points[:, 1:2]
+    a, b = polygon, polygon.roll(-1, -2)
+    ay, by_, ax, bx = a[..., 1], b[..., 1], a[..., 0], b[..., 0]
+    crosses = (ay > y) != (by_ > y)
+    t = (y - ay) / (by_ - ay + 1e-12)
+    x_hit = ax + t * (bx - ax)
+    return ((crosses & (x < x_hit)).sum(-1) % 2) == 1

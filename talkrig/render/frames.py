@@ -6,12 +6,15 @@ flow is extended over the whole frame (:mod:`talkrig.render.composite`) and the 
 once, so face, hair and background move together without seams. Surface points the photo never
 saw (turned away) are left to that smooth extension rather than smeared from the wrong place.
 Teeth, tongue and the
-mouth cavity are shaded procedurally (:mod:`talkrig.texture.mouth`) with the fitted SH light.
-Skin is re-lit by the ratio of new to original SH shading, so creases darken as they form.
+mouth cavity are shaded procedurally (:mod:`talkrig.texture.mouth`) with the fitted SH light,
+and so is eyeball surface the lids hid in the photo (:mod:`talkrig.texture.eyes`: the white
+above the iris of a widened eye). Skin is re-lit by the ratio of new to original SH shading,
+so creases darken as they form.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -24,11 +27,14 @@ from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.reconstruction import crop_camera
 from talkrig.render.camera import Camera
-from talkrig.render.composite import border_fade, distance_falloff, pixel_grid, push_pull_fill, warp
+from talkrig.render.composite import (border_fade, distance_falloff, pixel_grid, points_in_polygon,
+                                      push_pull_fill, warp)
 from talkrig.render.fragments import Fragments
 from talkrig.render.interpolate import interpolate_compact
 from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
+from talkrig.texture.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
+                                  eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
 from talkrig.texture.mouth import arch_coordinate, mouth_shade, triangle_classes
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
@@ -39,6 +45,19 @@ NECK = 5
 # Regions that are not opaque surface: ICT's eye "extras" (occlusion shadow, lacrimal fluid and
 # blend meshes, meant to be drawn translucent) would otherwise show as coloured arcs on the lids.
 NOT_DRAWN = ("eye_extras",)
+
+
+def _model_iris_axis(model, v: Tensor, centre: Tensor, k: int) -> Tensor:
+    """Unit axis of eyeball ``k`` (0 / 1) of posed vertices ``v`` ``(N, 3)`` through the model's own
+    iris landmark (MediaPipe 468 / 473) when it lies on that eyeball, else towards the camera."""
+    ids = getattr(model, "mp478_vertex", None)
+    part = getattr(model, "vertex_part", None)
+    if ids is not None and part is not None:
+        for lm in (468, 473):
+            if int(part[ids[lm]]) == k + 1:
+                d = v[ids[lm]] - centre
+                return d / d.norm()
+    return -centre / centre.norm()
 
 
 def drawn_triangles(model: MorphableModel) -> Tensor:
@@ -64,6 +83,13 @@ class FrameSource:
     fade: Tensor          # (1, 1, S, S) border weight
     head_px: float        # head size in output pixels (scale of the flow falloff)
     arch_mm: Tensor       # (N,) position along the dental arch, mm (0 off the teeth)
+    src_depth: Tensor     # (N,) depth of every vertex in the photo's view
+    src_zbuf: Tensor      # (S, S) depth of the nearest surface in the photo's view (0: none)
+    depth_tol: float      # depth units within which a point counts as that nearest surface
+    eye_tri: Tensor       # (F,) bool: triangles of an eyeball
+    eye_of_vertex: Tensor  # (N,) int64: 0 / 1 for the eyeballs' vertices, -1 elsewhere
+    eyes: EyeLayout | None  # iris placement and colours (None: the model has no eyeballs)
+    eye_px_per_rad: float   # eyeball radius in output pixels
 
 
 def video_crop(bbox: np.ndarray, image_size: tuple[int, int], scale: float = 2.3,
@@ -102,18 +128,6 @@ def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
     h, w = img.shape[-2:]
     grid = torch.stack([g[:, 0] / w * 2 - 1, g[:, 1] / h * 2 - 1], -1)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-
-
-def points_in_polygon(points: Tensor, polygon: Tensor) -> Tensor:
-    """``(N,)`` bool: which of ``points`` ``(N, 2)`` lie inside the closed ``polygon``
-    (even-odd ray casting). ``polygon`` is ``(K, 2)``, or ``(N, K, 2)`` for one per point."""
-    x, y = points[:, 0:1], points[:, 1:2]
-    a, b = polygon, polygon.roll(-1, -2)
-    ay, by_, ax, bx = a[..., 1], b[..., 1], a[..., 0], b[..., 0]
-    crosses = (ay > y) != (by_ > y)
-    t = (y - ay) / (by_ - ay + 1e-12)
-    x_hit = ax + t * (bx - ax)
-    return ((crosses & (x < x_hit)).sum(-1) % 2) == 1
 
 
 def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float) -> Tensor:
@@ -218,10 +232,58 @@ class TalkingHeadRenderer:
             neck = m.region("neck")[self.faces].all(1) & ~head[self.faces].any(1)
             cls[neck & (cls == 0)] = NECK
         head_px = float((r.bbox[2] - r.bbox[0]) * s / (crop[2] - crop[0]))
-        return FrameSource(image=crop_image(r.image, crop, s), crop=crop, camera=cam, src_pix=pos[0, :, :2],
+        image = crop_image(r.image, crop, s)
+        zbuf = rasterize(pos, self.faces, (s, s)).depth[0]
+        eye_ids = eyeball_vertices(m)
+        eye_of_vertex = torch.full((m.n_vertices,), -1, dtype=torch.int64)
+        for k, ids in enumerate(eye_ids):
+            eye_of_vertex[ids] = k
+        eye_tri = (eye_of_vertex[self.faces] >= 0).all(1)
+        eyes, px_per_rad = self._eye_layout(v[0], eye_ids, cam, crop, image) if eye_ids else (None, 1.0)
+        return FrameSource(image=image, crop=crop, camera=cam, src_pix=pos[0, :, :2],
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
                            tri_class=cls, fade=border_fade(s, s), head_px=head_px,
-                           arch_mm=arch_coordinate(m, 10.0 / self._cm))
+                           arch_mm=arch_coordinate(m, 10.0 / self._cm), src_depth=pos[0, :, 2],
+                           src_zbuf=zbuf, depth_tol=0.004 * depth_scale, eye_tri=eye_tri,
+                           eye_of_vertex=eye_of_vertex, eyes=eyes, eye_px_per_rad=px_per_rad)
+
+    def _eye_layout(self, v: Tensor, eye_ids: list[Tensor], cam: Camera, crop: np.ndarray,
+                    image: Tensor) -> tuple[EyeLayout, float]:
+        """Each eyeball's iris: its axis through the iris centre detected in the photo (else the
+        model's iris landmark), its size and its colours measured on the photo's eye."""
+        r, s, m = self.recon, self.size, self.model
+        lm = np.asarray(getattr(r, "landmarks478", np.zeros((0, 2))), np.float32)
+        sc = s / float(crop[2] - crop[0])
+        seen = photo_eyes(image[0], torch.from_numpy((lm - crop[:2]) * sc)) if lm.shape[0] >= 478 else []
+        cx, cy = cam.principal
+        f = float(torch.as_tensor(cam.focal).reshape(-1)[0])
+        rows, radii = [], []
+        for k, ids in enumerate(eye_ids):
+            c, rad = sphere_fit(v[ids])
+            rad_px = float(rad) * f / -float(c[2])
+            axis, angle, sclera, iris = _model_iris_axis(m, v, c, k), IRIS_HALF_ANGLE, None, None
+            u = torch.tensor([cx + f * float(c[0]) / -float(c[2]), cy - f * float(c[1]) / -float(c[2])])
+            if seen:  # the photo's eye nearest this eyeball
+                eye = min(seen, key=lambda e: float((e.centre - u).norm()))
+                sclera, iris = eye.sclera, eye.iris
+                angle = math.asin(min(max(eye.radius / rad_px, 0.25), 0.6))
+                x, y = float(eye.centre[0]), float(eye.centre[1])
+                hit = ray_sphere(torch.tensor([(x - cx) / f, -(y - cy) / f, -1.0]), c, float(rad))
+                if hit is not None:
+                    cand = (hit - c) / (hit - c).norm()
+                    if float(cand @ axis) > math.cos(math.radians(40)):  # a plausible gaze
+                        axis = cand
+            rows.append((axis_weights(v, ids, c, axis), angle, sclera, iris))
+            radii.append(rad_px)
+        sclera = [next((x for x in (row[2], other[2]) if x is not None), torch.tensor(DEFAULT_SCLERA))
+                  for row, other in zip(rows, rows[::-1])]
+        iris = [next((x for x in (row[3], other[3]) if x is not None), torch.tensor(DEFAULT_IRIS))
+                for row, other in zip(rows, rows[::-1])]
+        layout = EyeLayout(vertices=eye_ids, basis=torch.stack([row[0][0] for row in rows]),
+                           weights=torch.stack([row[0][1] for row in rows]),
+                           iris_angle=torch.tensor([row[1] for row in rows]),
+                           sclera=torch.stack(sclera).float(), iris=torch.stack(iris).float())
+        return layout, float(np.mean(radii))
 
     # -- per frame ---------------------------------------------------------------------------
     @torch.no_grad()
@@ -279,6 +341,9 @@ class TalkingHeadRenderer:
             ratio = (shade_t / src.src_shade[None]).sqrt().clamp(0.8, 1.25)
             rc = interpolate_compact(ratio, frags, self.faces)
             pc[skin] = pc[skin] * rc[skin]
+        hidden_eye = (src.eye_tri[frags.tri] & ~ok) if src.eyes is not None else torch.zeros_like(ok)
+        if hidden_eye.any():
+            pc[hidden_eye] = self._shade_hidden_eyes(verts, frags, hidden_eye)
         mouth = (cls > 0) & (cls < NECK)
         if mouth.any():
             # Teeth, tongue and cavity show only through the lips' opening; elsewhere (a tongue
@@ -295,7 +360,9 @@ class TalkingHeadRenderer:
         colour = colour.index_copy(0, px, pc)
         mouth_px = torch.zeros(t * s * s, dtype=torch.bool)
         mouth_px[px[mouth]] = True
-        frames = soften_edges(colour.reshape(t, s, s, 3), mouth_px.reshape(t, s, s))
+        drawn_px = mouth_px.clone()
+        drawn_px[px[hidden_eye]] = True
+        frames = soften_edges(colour.reshape(t, s, s, 3), drawn_px.reshape(t, s, s))
         if self.debug:  # side by side: the frame, and the frame under a shaded mesh
             n_all = interpolate_compact(normals, frags, self.faces)
             grey = (0.25 + 0.75 * n_all[:, 2:3].clamp(min=0)).expand(-1, 3)
@@ -308,13 +375,43 @@ class TalkingHeadRenderer:
 
     def _source_xy(self, frags, cls: Tensor) -> tuple[Tensor, Tensor]:
         """Which covered pixels take the photo by warping (skin seen in the photo), and the
-        source-crop pixel ``(P_ok, 2)`` of each of them."""
-        t = frags.batch
-        vis = interpolate_compact(self.source.src_visible[None, :, None].expand(t, -1, -1), frags,
-                                  self.faces)[:, 0]
+        source-crop pixel ``(P_ok, 2)`` of each of them. Eyeball pixels are judged one by
+        one (their few vertices straddle the lids): seen when nothing covered their point in
+        the photo's view."""
+        src, t = self.source, frags.batch
+        vis = interpolate_compact(src.src_visible[None, :, None].expand(t, -1, -1), frags, self.faces)[:, 0]
         ok = (cls == 0) & (vis > 0.5)
-        xy = interpolate_compact(self.source.src_pix[None].expand(t, -1, -1), _subset(frags, ok), self.faces)
+        eye = src.eye_tri[frags.tri] if src.eyes is not None else None
+        if eye is not None and bool(eye.any()):
+            ok[eye] = self._seen_in_photo(_subset(frags, eye))
+        xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(frags, ok), self.faces)
         return ok, xy
+
+    def _seen_in_photo(self, frags) -> Tensor:
+        """``(P,)`` bool: whether each covered pixel's surface point was the nearest surface
+        where it projects in the photo's view (not hidden behind a lid, say)."""
+        src, t, s = self.source, frags.batch, self.size
+        xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), frags, self.faces)
+        z = interpolate_compact(src.src_depth[None, :, None].expand(t, -1, -1), frags, self.faces)[:, 0]
+        col = xy[:, 0].floor().long().clamp(0, s - 1)
+        row = xy[:, 1].floor().long().clamp(0, s - 1)
+        zb = src.src_zbuf[row, col]
+        return (zb > 0) & (z <= zb + src.depth_tol)
+
+    def _shade_hidden_eyes(self, verts: Tensor, frags, hidden: Tensor) -> Tensor:
+        """``(P_hidden, 3)`` colour of the eyeball pixels ``hidden`` (bool over covered
+        pixels) that the photo never showed: sclera, iris and pupil (:mod:`talkrig.texture.eyes`)."""
+        src = self.source
+        sub = _subset(frags, hidden)
+        p = interpolate_compact(verts, sub, self.faces)
+        eye = src.eye_of_vertex[self.faces[sub.tri, 0]]
+        b = sub.batch_index
+        axes, centres = iris_axes(verts, src.eyes)
+        d = p - centres[b, eye]
+        cos = (d / d.norm(dim=-1, keepdim=True).clamp(min=1e-9) * axes[b, eye]).sum(-1)
+        angle = torch.acos(cos.clamp(-1, 1))
+        eyes = src.eyes
+        return eye_shade(angle, eyes.iris_angle[eye], eyes.sclera[eye], eyes.iris[eye], src.eye_px_per_rad)
 
     @staticmethod
     def _centres(pix: Tensor, size: int) -> Tensor:
