@@ -126,3 +126,19 @@ def test_synonyms_and_errors():
         assert "\n" not in str(e.value)
     with pytest.raises(InputError):
         animate("hello", emotion="happy", intensity=1.5)
+
+
+def test_a_calibrated_pattern_table_replaces_the_facs_prototype_but_never_moves_the_jaw(monkeypatch):
+    """tools/calibrate_emotion_patterns.py writes emotion_patterns.json; emotions it lists use
+    its weights, the others keep their FACS prototype, and a jaw weight in it is ignored."""
+    import talkrig.animate.emotion as emo
+
+    table = {"angry": {"browDownLeft": 0.9, "browDownRight": 0.9, "eyeSquintLeft": 0.4, "jawOpen": 0.5}}
+    monkeypatch.setattr(emo, "calibrated_patterns", lambda: table)
+    v = emo.emotion_vector("anger")
+    assert v[ARKIT_52.index("browDownLeft")] == pytest.approx(0.9)
+    assert v[ARKIT_52.index("eyeSquintLeft")] == pytest.approx(0.4)
+    assert v[ARKIT_52.index("jawOpen")] == 0.0 and v[ARKIT_52.index("eyeSquintRight")] == 0.0
+    assert np.array_equal(emo.emotion_vector("sad"), emo.facs_vector("sad"))
+    monkeypatch.setattr(emo, "calibrated_patterns", lambda: {})
+    assert np.array_equal(emo.emotion_vector("angry"), emo.facs_vector("angry"))

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -129,8 +130,42 @@ def canonical_emotion(name: str) -> str:
     return SYNONYMS[key]
 
 
+#: Patterns derived from real faces by ``tools/calibrate_emotion_patterns.py`` (ARKit weights).
+PATTERNS_FILE = "emotion_patterns.json"
+
+
+@lru_cache(maxsize=1)
+def calibrated_patterns() -> dict[str, dict[str, float]]:
+    """The shipped calibrated patterns (emotion -> ARKit weights at intensity 1); empty when
+    the table is absent (then :func:`facs_vector` serves every emotion)."""
+    import importlib.resources
+    import json
+
+    try:
+        text = importlib.resources.files("talkrig.animate").joinpath(PATTERNS_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return json.loads(text)["patterns"]
+
+
 def emotion_vector(name: str) -> np.ndarray:
-    """``(52,)`` float32 ARKit weights of an emotion at intensity 1 (lip-sync-safe: no AU26)."""
+    """``(52,)`` float32 ARKit weights of an emotion at intensity 1 (lip-sync-safe: no jaw
+    drop): the calibrated pattern (:func:`calibrated_patterns`) where there is one, else the
+    FACS prototype (:func:`facs_vector`)."""
+    name = canonical_emotion(name)
+    pattern = calibrated_patterns().get(name)
+    if pattern is None:
+        return facs_vector(name)
+    out = np.zeros(len(ARKIT_52), np.float32)
+    for shape, w in pattern.items():
+        if shape != "jawOpen":  # speech owns the jaw
+            out[ARKIT_52.index(shape)] = w
+    return out
+
+
+def facs_vector(name: str) -> np.ndarray:
+    """``(52,)`` float32 ARKit weights of an emotion's EMFACS prototype (:data:`EMOTION_AUS`)
+    at intensity 1, without AU26 (speech owns the jaw)."""
     out = np.zeros(len(ARKIT_52), np.float32)
     for au, level in EMOTION_AUS[canonical_emotion(name)].items():
         if au == "26":
