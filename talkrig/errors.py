@@ -20,3 +20,12 @@ class NoFaceError(TalkrigError):
 
 class ModelNotFoundError(TalkrigError):
     """A face model, checkpoint or model file could not be found."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so temporary files are removed and
+    worker processes ended on the way out (a BaseException: ``except Exception`` keeps out)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum

@@ -14,6 +14,8 @@ import sys
 
 import typer
 
+from talkrig.errors import Terminated
+
 app = typer.Typer(name="talkrig", help="Emotional talking-face generation on a 3D morphable model.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
@@ -36,17 +38,18 @@ def _register_all() -> None:
 _register_all()
 
 
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so temporary files are removed and
-    worker processes ended on the way out (a BaseException: ``except Exception`` keeps out)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
-
-
 def _raise_terminated(signum, _frame) -> None:
+    from talkrig.io import stop
+
+    stop.request(signum)  # kept, in case the exception lands in a __del__ and is swallowed
     raise Terminated(signum)
+
+
+def _raise_interrupted(signum, _frame) -> None:
+    from talkrig.io import stop
+
+    stop.request(signum)
+    raise KeyboardInterrupt
 
 
 def _one_line(exc: BaseException) -> str:
@@ -171,6 +174,8 @@ def run() -> None:
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_interrupted)
     _quiet_native_stderr()
     sys.exit(main())
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from talkrig.errors import InputError
+from talkrig.io import stop
 
 
 def _output_folder(path: str | Path) -> Path:
@@ -150,6 +151,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         fsync_path(tmp_path)
+        stop.check()  # a stop signal whose exception was swallowed must not publish the file
         os.replace(tmp_path, path)
         fsync_path(parent)
     except BaseException:

@@ -23,6 +23,7 @@ import av
 import numpy as np
 
 from talkrig.errors import InputError
+from talkrig.io import stop
 from talkrig.io.files import atomic_path
 
 AUDIO_RATE = 16000  # pipeline audio rate (DESIGN.md)
@@ -95,6 +96,7 @@ class VideoWriter:
     # -- frames ---------------------------------------------------------------------------
     def write(self, frame: np.ndarray) -> None:
         """Encode one frame: ``(H, W, 3) uint8`` RGB with (W, H) == ``size``."""
+        stop.check()  # a stop request whose exception was swallowed ends the video here
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise InputError(f"frames must be HxWx3 uint8, got {frame.dtype} {frame.shape}")
