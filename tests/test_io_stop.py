@@ -50,6 +50,13 @@ def test_the_talkrig_handler_survives_an_exception_swallowed_in_a_finaliser():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "Exception ignored" in out.stderr  # the swallowing really happened
     assert out.stdout.split("\n")[:2] == ["went on", f"Terminated {int(signal.SIGTERM)}"], out
+    # the talkrig command does not print the swallowed exception: one line is all a stop says
+    quiet = code.replace("signal.signal(signal.SIGTERM, _raise_terminated)\n",
+                         "signal.signal(signal.SIGTERM, _raise_terminated)\n"
+                         "from talkrig.cli.main import _quiet_swallowed_stops\n"
+                         "sys.unraisablehook = _quiet_swallowed_stops\n")
+    out = subprocess.run([sys.executable, "-c", quiet], capture_output=True, text=True, timeout=60)
+    assert out.stderr == "" and out.stdout.split("\n")[:2] == ["went on", f"Terminated {int(signal.SIGTERM)}"], out
 
 
 def test_no_request_no_stop():

@@ -45,6 +45,14 @@ def _raise_terminated(signum, _frame) -> None:
     raise Terminated(signum)
 
 
+def _quiet_swallowed_stops(info) -> None:
+    """``sys.unraisablehook``: a stop signal's exception that landed in a ``__del__`` is not
+    printed ("Exception ignored ..."): it was recorded and is acted on at the next check."""
+    if isinstance(info.exc_value, (Terminated, KeyboardInterrupt)):
+        return
+    sys.__unraisablehook__(info)
+
+
 def _raise_interrupted(signum, _frame) -> None:
     from talkrig.io import stop
 
@@ -176,6 +184,7 @@ def run() -> None:
         signal.signal(sig, _raise_terminated)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _raise_interrupted)
+    sys.unraisablehook = _quiet_swallowed_stops
     _quiet_native_stderr()
     sys.exit(main())
 
