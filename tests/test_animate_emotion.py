@@ -31,7 +31,7 @@ EXPECTED = {
     "fearful": ("brows_up", "lids_wide", "lip_stretch"),     # AU1+2 (+4) +5+20
     "angry": ("brows_down", "lids_wide", "lids_tight", "lip_press"),  # AU4 + AU5 + AU7 + AU23/24
     "disgusted": ("nose", "corners_down"),                   # AU9 + AU15
-    "contempt": (),                                          # one-sided AU12/14, tested apart
+    "contempt": ("brows_up",),  # + one-sided AU14/AU10 (tested apart): MEAD's contempt
 }
 
 
@@ -61,14 +61,13 @@ def test_each_emotion_moves_its_facs_regions(emotion, neutral):
         assert _region(anim, region) > _region(neutral, region) + 0.15, (emotion, region)
     # regions outside the prototype stay near neutral (no whole-face soup)
     quiet = set(REGIONS) - set(EXPECTED[emotion]) - {"lids_tight", "lip_stretch", "lip_press"}
-    if emotion == "contempt":
-        quiet -= {"corners_up"}  # one side only, checked below
     for region in quiet:
         assert _region(anim, region) < _region(neutral, region) + 0.25, (emotion, region)
-    if emotion == "contempt":  # unilateral (R12A + R14A)
-        r = anim.channel("mouthDimpleRight").mean() + anim.channel("mouthSmileRight").mean()
-        left = anim.channel("mouthDimpleLeft").mean() + anim.channel("mouthSmileLeft").mean()
+    if emotion == "contempt":  # unilateral dimpler and upper-lip raise (R14 + R10), no smile
+        r = anim.channel("mouthDimpleRight").mean() + anim.channel("mouthUpperUpRight").mean()
+        left = anim.channel("mouthDimpleLeft").mean() + anim.channel("mouthUpperUpLeft").mean()
         assert r > left + 0.5
+        assert anim.channel("mouthSmileRight").mean() < 0.05
 
 
 def test_neutral_leaves_the_upper_face_alone(neutral):
@@ -142,3 +141,54 @@ def test_a_calibrated_pattern_table_replaces_the_facs_prototype_but_never_moves_
     assert np.array_equal(emo.emotion_vector("sad"), emo.facs_vector("sad"))
     monkeypatch.setattr(emo, "calibrated_patterns", lambda: {})
     assert np.array_equal(emo.emotion_vector("angry"), emo.facs_vector("angry"))
+
+
+LONG_TEXT = ("We should talk about this later today, after the meeting. I have been thinking about "
+             "what you said last week, and I am still not sure that it was the right thing to do. "
+             "Let us sit down tomorrow morning and go through it again, one step at a time.")
+
+
+@pytest.fixture(scope="module")
+def head_by_emotion():
+    """Rotation (degrees) and gaze of the same long text spoken in every emotion."""
+    out = {}
+    for e in EMOTIONS:
+        a = animate(text=LONG_TEXT, emotion=e, seed=3)
+        down = a.expression[:, ARKIT_52.index("eyeLookDownLeft")] - a.expression[:, ARKIT_52.index("eyeLookUpLeft")]
+        blinks = int((np.diff((a.expression[:, ARKIT_52.index("eyeBlinkLeft")] > 0.5).astype(int)) == 1).sum())
+        out[e] = (np.degrees(a.rotation), down, blinks, a.fps)
+    return out
+
+
+def test_emotions_carry_the_head_and_gaze(head_by_emotion):
+    """Sad hangs the head and looks down (Wallbott 1998; Busso et al. 2007), contempt lifts the
+    chin and looks down the nose, surprise lifts the head; every clip starts at the photo's pose."""
+    held = {e: rot[len(rot) // 3:].mean(0) for e, (rot, *_rest) in head_by_emotion.items()}
+    gaze = {e: d[len(d) // 3:].mean() for e, (_, d, *_rest) in head_by_emotion.items()}
+    assert held["sad"][0] > held["neutral"][0] + 3.0          # pitch +: chin down
+    assert held["contempt"][0] < held["neutral"][0] - 3.0
+    assert held["surprised"][0] < held["neutral"][0] - 1.0
+    assert abs(held["disgusted"][1] - held["neutral"][1]) > 3.0  # turned away
+    assert gaze["sad"] > gaze["neutral"] + 0.15 and gaze["contempt"] > gaze["neutral"] + 0.08
+    for rot, *_rest in head_by_emotion.values():
+        assert np.abs(rot[0]).max() < 1e-3
+
+
+def test_emotions_move_the_head_more_or_less(head_by_emotion):
+    """Angry and happy speech moves the head more than neutral, sad speech less (Busso et al. 2007)."""
+    def motion(e):
+        rot = head_by_emotion[e][0]
+        return float(np.abs(np.diff(rot, axis=0)).sum())
+
+    assert motion("happy") > 1.15 * motion("neutral") and motion("angry") > 1.15 * motion("neutral")
+    assert motion("sad") < 0.7 * motion("neutral")
+
+
+def test_fear_blinks_more_than_a_surprised_stare(head_by_emotion):
+    blinks = {e: b for e, (_, _, b, _) in head_by_emotion.items()}
+    assert blinks["fearful"] > blinks["neutral"] > blinks["surprised"], blinks
+
+
+def test_a_still_pose_stays_still_in_every_emotion():
+    for e in ("sad", "contempt"):
+        assert np.abs(animate(text=TEXT, emotion=e, pose="still").rotation).max() == 0.0

@@ -98,3 +98,21 @@ def test_identity_descriptor_is_similarity_invariant():
     assert d["identity_drift"] == pytest.approx(0.0, abs=1e-9)
     other = face + rng.normal(0, 5, face.shape)  # a different shape
     assert identity_drift(other[None], face)["identity_drift"] > 0.02
+
+
+@pytest.mark.slow
+def test_renders_are_judged_against_the_same_face_speaking_neutrally():
+    """The render check used by benchmarks/emotion.py: a happy render of the example photo is
+    named happy against its neutral render, and the neutral render neutral against the photo."""
+    from pathlib import Path
+
+    from talkrig import api
+    from talkrig.eval.emotion_renders import confusion, judge_emotion_renders
+
+    rec = api.reconstruct(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
+    got = judge_emotion_renders(rec, "I am so glad to see you again.", emotions=("neutral", "happy"), size=256)
+    assert [v.emotion for v in got] == ["neutral", "happy"]
+    for v in got:
+        assert abs(sum(v.probabilities.values()) - 1) < 1e-6 and v.frames > 20 and v.render_s > 0
+    assert got[0].hit and got[1].hit, [(v.emotion, v.top, round(v.probabilities[v.emotion], 2)) for v in got]
+    assert confusion(got).trace() == 2

@@ -208,42 +208,29 @@ CHECK_TEXT = "I was not expecting to hear that today. Let me think about it for 
 
 def check(faces: tuple[str, ...], candidates: dict[str, dict], intensity: float = 1.0) -> dict[str, np.ndarray]:
     """Speaking renders of every emotion on ``faces`` with each candidate pattern table (an empty
-    table means the FACS prototypes), judged as the judge was validated on MEAD: against the
-    same face speaking the same words neutrally (its neutral render); neutral itself against
-    the source photo. Prints the top label per render; returns name -> ``(8, 8)`` confusion."""
-    import talkrig
+    table means the shipped patterns), judged as the judge was validated on MEAD
+    (:func:`talkrig.eval.emotion_renders.judge_emotion_renders`). Prints the top label per
+    render; returns name -> ``(8, 8)`` confusion."""
     import talkrig.animate.emotion as emotion
     from talkrig import api
-    from talkrig.eval.expression import EMOTIONS, EmotionJudge, clip_features
-    from talkrig.eval.track import track_frames
+    from talkrig.eval.emotion_renders import confusion, judge_emotion_renders
 
-    judge = EmotionJudge.load()
     recons = {f: api.reconstruct(PORTRAITS / f) for f in faces}
     shipped = emotion.calibrated_patterns
     out = {}
-
-    def features(rec, emo):
-        anim = talkrig.animate(text=CHECK_TEXT, emotion=emo, intensity=intensity, pose="natural", seed=1)
-        return clip_features(track_frames(list(api.render_frames(rec, anim, size=512)), anim.fps).blendshapes)
-
     try:
         for name, table in candidates.items():
-            emotion.calibrated_patterns = lambda table=table: table
-            conf = np.zeros((8, 8), int)
+            if table:
+                emotion.calibrated_patterns = lambda table=table: table
+            verdicts = []
             for f, rec in recons.items():
-                neutral = features(rec, "neutral")
-                row = []
-                for emo in EMOTIONS:
-                    if emo == "neutral":
-                        p = judge.probabilities(neutral, clip_features(rec.blendshapes[None]))
-                    else:
-                        p = judge.probabilities(features(rec, emo), neutral)
-                    top = EMOTIONS[int(np.argmax(p))]
-                    conf[EMOTIONS.index(emo), EMOTIONS.index(top)] += 1
-                    row.append(f"{emo[:4]}->{top[:4]}")
-                print(f"{name:10s} {f[:22]:24s} {' '.join(row)}", flush=True)
+                got = judge_emotion_renders(rec, CHECK_TEXT, intensity=intensity)
+                verdicts += got
+                print(f"{name:10s} {f[:22]:24s} {' '.join(f'{v.emotion[:4]}->{v.top[:4]}' for v in got)}", flush=True)
+            conf = confusion(verdicts)
             print(f"{name}: {np.trace(conf)} of {conf.sum()} recognised", flush=True)
             out[name] = conf
+            emotion.calibrated_patterns = shipped
     finally:
         emotion.calibrated_patterns = shipped
     return out
@@ -259,7 +246,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     patterns, meta = calibrate(tuple(a.faces.split(",")), a.verbose)
     if a.check:
-        conf = check(tuple(a.check.split(",")), {"FACS": {}, "calibrated": patterns})
+        conf = check(tuple(a.check.split(",")), {"shipped": {}, "calibrated": patterns})
         meta["check"] = {"portraits": a.check.split(","), "text": CHECK_TEXT,
                          **{k: f"{int(np.trace(v))}/{int(v.sum())}" for k, v in conf.items()}}
     if a.write:

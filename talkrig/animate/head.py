@@ -203,22 +203,24 @@ def load_pose_csv(path: str | Path, n_frames: int) -> np.ndarray:
     return (rot - rot[:1]).astype(np.float32)
 
 
-def blink_times(duration: float, seed: int | None = 0) -> list[tuple[float, float]]:
-    """``[(peak_time_s, length_s)]``: intervals 2-6 s (gamma, mean ~3.6 s), length 100-150 ms."""
+def blink_times(duration: float, seed: int | None = 0, rate: float = 1.0) -> list[tuple[float, float]]:
+    """``[(peak_time_s, length_s)]``: intervals 2-6 s (gamma, mean ~3.6 s) divided by ``rate``
+    (an emotion's blink-rate factor), length 100-150 ms."""
     rng = _rng(seed, 2)
-    out, t = [], rng.uniform(0.8, 3.0)
+    rate = float(np.clip(rate, 0.25, 4.0))
+    out, t = [], rng.uniform(0.8, 3.0) / rate
     while t < duration - 0.1:
         out.append((t, float(rng.uniform(0.10, 0.15))))
-        t += float(np.clip(2.0 + rng.gamma(2.0, 0.8), 2.0, 6.0))
+        t += float(np.clip(2.0 + rng.gamma(2.0, 0.8), 2.0, 6.0)) / rate
     return out
 
 
-def blink_curve(n_frames: int, fps: float, seed: int | None = 0) -> np.ndarray:
+def blink_curve(n_frames: int, fps: float, seed: int | None = 0, rate: float = 1.0) -> np.ndarray:
     """``(T,)`` eyelid closure 0..1: close in 40% of the blink, reopen in 60%, with each
     blink's peak snapped to a frame so it is seen at any frame rate."""
     t = np.arange(n_frames) / fps
     out = np.zeros(n_frames, np.float32)
-    for peak, length in blink_times(n_frames / fps, seed):
+    for peak, length in blink_times(n_frames / fps, seed, rate):
         peak = round(peak * fps) / fps
         a, b = peak - 0.4 * length, peak + 0.6 * length
         up = (t >= a) & (t <= peak)
@@ -245,16 +247,19 @@ def gaze_curves(n_frames: int, fps: float, seed: int | None = 0, amplitude: floa
     return out.astype(np.float32)
 
 
-def eye_weights(n_frames: int, fps: float, seed: int | None = 0, gaze: bool = True) -> np.ndarray:
-    """``(T, 52)`` ARKit weights for blinks and gaze (eyeBlink*, eyeLook*)."""
+def eye_weights(n_frames: int, fps: float, seed: int | None = 0, gaze: bool = True,
+                blink_rate: float = 1.0, gaze_offset: np.ndarray | None = None) -> np.ndarray:
+    """``(T, 52)`` ARKit weights for blinks and gaze (eyeBlink*, eyeLook*). ``blink_rate``
+    scales how often the eyes blink; ``gaze_offset`` ``(T,)`` is a held vertical gaze in eyeLook
+    units (+ up, - down: a sad face looks down) added to the saccades."""
     out = np.zeros((n_frames, len(ARKIT_52)), np.float32)
     put = lambda n, v: out.__setitem__((slice(None), ARKIT_52.index(n)), v)  # noqa: E731
-    blink = blink_curve(n_frames, fps, seed)
+    blink = blink_curve(n_frames, fps, seed, blink_rate)
     put("eyeBlinkLeft", blink)
     put("eyeBlinkRight", blink)
     if gaze and n_frames:
         g = gaze_curves(n_frames, fps, seed)
-        h, v = g[:, 0], g[:, 1]
+        h, v = g[:, 0], g[:, 1] + (0.0 if gaze_offset is None else np.asarray(gaze_offset, np.float32))
         put("eyeLookOutLeft", np.maximum(h, 0))
         put("eyeLookInRight", np.maximum(h, 0))
         put("eyeLookInLeft", np.maximum(-h, 0))

@@ -108,6 +108,18 @@ def mouth_curves(speech: Speech, fps: float, n_frames: int,
     return visemes.to_arkit(ch_f.astype(np.float32)), ch_f.astype(np.float32)
 
 
+def emotional_head(rotation: np.ndarray, style: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Speech-driven head ``rotation`` ``(T, 3)`` radians made an emotion's: its motion scaled by
+    ``1 + style[:, 3]`` and its held pitch/yaw/roll offsets ``style[:, :3]`` (degrees) eased in
+    over the first 0.8 s, so the first frame stays the photo's pose. Returns rotation and the
+    matching neck translation."""
+    t = np.arange(len(rotation)) / fps
+    ramp = np.clip(t / 0.8, 0, 1)
+    ramp = (ramp * ramp * (3 - 2 * ramp))[:, None]
+    rot = rotation * (1.0 + style[:, 3:4]) + np.radians(style[:, :3]) * ramp
+    return rot.astype(np.float32), head.neck_translation(rot).astype(np.float32)
+
+
 def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 1.0,
                    pose: str | Path = "natural", seed: int = 0, fps: float = 25.0,
                    transition_s: float = 0.5, gaze: bool = True, lead_s: float | None = None) -> Animation:
@@ -119,12 +131,16 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
     n = max(int(round(speech.duration * fps)), 1)
     t = np.arange(n) / fps
     speech_w, ch = mouth_curves(speech, fps, n, lead_s=lead_s)
+    style = emo.head_curves(schedule, t, transition_s)  # (n, 7): see emotion.HeadStyle
     c = {name: i for i, name in enumerate(visemes.CHANNELS)}
     seal, rounding = ch[:, c["seal"]], np.maximum(ch[:, c["pucker"]], ch[:, c["funnel"]])
+    # aroused speech opens the jaw wider, but never into a /p b m/ seal
+    speech_w[:, ARKIT_52.index("jawOpen")] *= 1.0 + style[:, 6] * np.clip(1.0 - 2.0 * seal, 0.0, 1.0)
     speaking = np.clip(ch[:, c["jaw"]] * 4.0 + seal, 0.0, 1.0)
     emotion_w = emo.emotion_curves(schedule, t, transition_s)
     expression = emo.compose(speech_w, emotion_w, seal, rounding, speaking)
-    eyes = head.eye_weights(n, fps, seed, gaze=gaze)
+    eyes = head.eye_weights(n, fps, seed, gaze=gaze, blink_rate=1.0 + float(style[:, 5].mean()),
+                            gaze_offset=style[:, 4])
     # Blinks close the lids over whatever the emotion does (wide eyes still blink).
     for side in ("Left", "Right"):
         b = ARKIT_52.index(f"eyeBlink{side}")
@@ -141,6 +157,8 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
         lt, env = envelope(speech.audio, speech.sample_rate)
         rotation, translation = head.head_motion(n, fps, speech.phonemes, lt, env, str(pose), seed,
                                                  speech.accents)
+        if str(pose) != "still":  # the emotion's head: held offsets and livelier or calmer motion
+            rotation, translation = emotional_head(rotation, style, fps)
         pose_name = str(pose)
     return Animation(fps=fps, expression=np.clip(expression, 0, 1), rotation=rotation,
                      translation=translation, audio=speech.audio, sample_rate=speech.sample_rate,
