@@ -116,3 +116,19 @@ def test_renders_are_judged_against_the_same_face_speaking_neutrally():
         assert abs(sum(v.probabilities.values()) - 1) < 1e-6 and v.frames > 20 and v.render_s > 0
     assert got[0].hit and got[1].hit, [(v.emotion, v.top, round(v.probabilities[v.emotion], 2)) for v in got]
     assert confusion(got).trace() == 2
+
+
+def test_a_beaming_photo_is_not_taken_as_the_face_at_rest():
+    """The README's example photo smiles broadly: judged against it, a happy render read as
+    disgusted. Such a photo is not used as the rest reference; a plain one is."""
+    from pathlib import Path
+
+    from talkrig.eval.expression import rest_reference
+    from talkrig.eval.track import detect_photo
+
+    beaming = detect_photo(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")[1]
+    rest, why = rest_reference(beaming)
+    assert rest is None and "reads happy" in why
+    plain = np.zeros(52)
+    rest, why = rest_reference(plain)
+    assert rest is not None and why == ""

@@ -306,8 +306,12 @@ def evaluate(generated: str | Path, reference: str | Path | None = None,
             from talkrig.errors import TalkrigError
             from talkrig.eval.track import detect_photo
 
+            from talkrig.eval.expression import rest_reference
+
             try:
-                rest = detect_photo(source)[1]
+                rest, why = rest_reference(detect_photo(source)[1])
+                if why:
+                    notes.append(f"emotion judged without a reference: {why}")
             except TalkrigError:
                 notes.append("emotion judged without a reference: no face in the source photo")
         v.update(recognisability(gtrack.blendshapes, emotion, baseline=rest))

@@ -216,6 +216,22 @@ def emotion_scores(blendshapes: np.ndarray, baseline: np.ndarray | None = None,
     return dict(zip(EMOTIONS, (float(v) for v in p)))
 
 
+#: A source photo that the judge itself names as an emotion with at least this probability is
+#: not a face at rest: judging a video relative to a beaming portrait reads every render as
+#: "less happy than the photo" (the README's happy astronaut read as disgusted).
+REST_MAX_EMOTION = 0.5
+
+
+def rest_reference(photo_blendshapes: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """The photo's ``(52,)`` scores as the face at rest, or ``(None, why)`` when the photo
+    itself shows an emotion (:data:`REST_MAX_EMOTION`)."""
+    scores = emotion_scores(np.asarray(photo_blendshapes, float)[None])
+    top = max(scores, key=scores.get)
+    if top != "neutral" and scores[top] >= REST_MAX_EMOTION:
+        return None, f"the source photo itself reads {top} ({scores[top]:.2f}), so it is not used as the face at rest"
+    return np.asarray(photo_blendshapes, float), ""
+
+
 def recognisability(blendshapes: np.ndarray, label: str,
                     baseline: np.ndarray | None = None) -> dict[str, float | str]:
     """``emotion_prob`` (share of the requested label), ``emotion_top`` and
