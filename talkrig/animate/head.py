@@ -108,6 +108,23 @@ def _kernel(times: np.ndarray, t0: float, width: float) -> np.ndarray:
     return np.where((x > 0) & (x < 1), 0.5 - 0.5 * np.cos(2 * np.pi * np.clip(x, 0, 1)), 0.0)
 
 
+def start_ramp(n_frames: int, fps: float, seconds: float = 0.8) -> np.ndarray:
+    """``(T,)`` 0 -> 1 smoothstep over the first ``seconds``: head motion eases in from the
+    photo's pose, so frame 0 is the photo."""
+    x = np.clip(np.arange(n_frames) / fps / seconds, 0, 1)
+    return x * x * (3 - 2 * x)
+
+
+def styled_head(rotation: np.ndarray, offsets_deg: np.ndarray, motion_gain: np.ndarray,
+                fps: float) -> tuple[np.ndarray, np.ndarray]:
+    """Speech-driven head ``rotation`` ``(T, 3)`` (radians, pitch/yaw/roll) given an emotion's
+    style: its motion scaled by ``motion_gain`` ``(T,)`` and the held offsets ``offsets_deg``
+    ``(T, 3)`` eased in by :func:`start_ramp`. Returns rotation and the matching neck translation."""
+    ramp = start_ramp(len(rotation), fps)[:, None]
+    rot = rotation * motion_gain[:, None] + np.radians(offsets_deg) * ramp
+    return rot.astype(np.float32), neck_translation(rot).astype(np.float32)
+
+
 def head_motion(n_frames: int, fps: float, phonemes: list, loud_times: np.ndarray,
                 loudness: np.ndarray, style: str = "natural", seed: int | None = 0,
                 accents: list | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -127,8 +144,7 @@ def head_motion(n_frames: int, fps: float, phonemes: list, loud_times: np.ndarra
     from scipy.ndimage import gaussian_filter1d
 
     rng = _rng(seed, 1)
-    ramp = np.clip(t / 0.8, 0, 1)
-    ramp = (ramp * ramp * (3 - 2 * ramp))[:, None]  # start exactly at the photo's pose
+    ramp = start_ramp(n_frames, fps)[:, None]  # start exactly at the photo's pose
     for k in range(3):
         rot[:, k] = st.drift_deg[k] * DEG * _lowpass_noise(rng, n_frames, fps, cutoff_hz=0.25)
     rot *= ramp

@@ -108,18 +108,6 @@ def mouth_curves(speech: Speech, fps: float, n_frames: int,
     return visemes.to_arkit(ch_f.astype(np.float32)), ch_f.astype(np.float32)
 
 
-def emotional_head(rotation: np.ndarray, style: np.ndarray, fps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Speech-driven head ``rotation`` ``(T, 3)`` radians made an emotion's: its motion scaled by
-    ``1 + style[:, 3]`` and its held pitch/yaw/roll offsets ``style[:, :3]`` (degrees) eased in
-    over the first 0.8 s, so the first frame stays the photo's pose. Returns rotation and the
-    matching neck translation."""
-    t = np.arange(len(rotation)) / fps
-    ramp = np.clip(t / 0.8, 0, 1)
-    ramp = (ramp * ramp * (3 - 2 * ramp))[:, None]
-    rot = rotation * (1.0 + style[:, 3:4]) + np.radians(style[:, :3]) * ramp
-    return rot.astype(np.float32), head.neck_translation(rot).astype(np.float32)
-
-
 def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 1.0,
                    pose: str | Path = "natural", seed: int = 0, fps: float = 25.0,
                    transition_s: float = 0.5, gaze: bool = True, lead_s: float | None = None) -> Animation:
@@ -158,7 +146,7 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
         rotation, translation = head.head_motion(n, fps, speech.phonemes, lt, env, str(pose), seed,
                                                  speech.accents)
         if str(pose) != "still":  # the emotion's head: held offsets and livelier or calmer motion
-            rotation, translation = emotional_head(rotation, style, fps)
+            rotation, translation = head.styled_head(rotation, style[:, :3], 1.0 + style[:, 3], fps)
         pose_name = str(pose)
     return Animation(fps=fps, expression=np.clip(expression, 0, 1), rotation=rotation,
                      translation=translation, audio=speech.audio, sample_rate=speech.sample_rate,

@@ -130,12 +130,14 @@ def crop_image(image: np.ndarray, crop: np.ndarray, size: int) -> Tensor:
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
 
 
-def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float) -> Tensor:
+def vertex_visibility(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], tol: float,
+                      zbuf: Tensor | None = None) -> Tensor:
     """``(N,)`` float: 1 where a vertex of ``pos_pix`` ``(1, N, 3)`` is the nearest surface at
-    its own pixel (within ``tol`` depth units), i.e. seen by the camera."""
-    frags = rasterize(pos_pix, faces, size)
+    its own pixel (within ``tol`` depth units), i.e. seen by the camera. ``zbuf`` ``(H, W)``:
+    the depth buffer of ``pos_pix`` when the caller has it (else it is rasterized here)."""
     h, w = size
-    zbuf = frags.depth[0]
+    if zbuf is None:
+        zbuf = rasterize(pos_pix, faces, size).depth[0]
     xy = pos_pix[0, :, :2]
     col = xy[:, 0].floor().long().clamp(0, w - 1)
     row = xy[:, 1].floor().long().clamp(0, h - 1)
@@ -211,7 +213,8 @@ class TalkingHeadRenderer:
             v = m.vertices(r.coeffs)                       # (1, N, 3) camera space
             pos = cam.project(v)
             depth_scale = float(v[0, :, 2].abs().mean())
-            vis = vertex_visibility(pos, self.faces, (s, s), tol=0.004 * depth_scale)
+            zbuf = rasterize(pos, self.faces, (s, s)).depth[0]  # also kept: eyeball pixels are tested on it
+            vis = vertex_visibility(pos, self.faces, (s, s), tol=0.004 * depth_scale, zbuf=zbuf)
             # back-facing vertices were not seen even when nothing covers them
             normals = m.normals(v)[0]
             facing = (-(v[0] * normals).sum(-1) > 0).float()
@@ -233,7 +236,6 @@ class TalkingHeadRenderer:
             cls[neck & (cls == 0)] = NECK
         head_px = float((r.bbox[2] - r.bbox[0]) * s / (crop[2] - crop[0]))
         image = crop_image(r.image, crop, s)
-        zbuf = rasterize(pos, self.faces, (s, s)).depth[0]
         eye_ids = eyeball_vertices(m)
         eye_of_vertex = torch.full((m.n_vertices,), -1, dtype=torch.int64)
         for k, ids in enumerate(eye_ids):
@@ -260,9 +262,9 @@ class TalkingHeadRenderer:
         rows, radii = [], []
         for k, ids in enumerate(eye_ids):
             c, rad = sphere_fit(v[ids])
-            rad_px = float(rad) * f / -float(c[2])
+            u, depth = cam.project(c[None, None])[0, 0].split([2, 1])
+            rad_px = float(rad) * f / float(depth)
             axis, angle, sclera, iris = _model_iris_axis(m, v, c, k), IRIS_HALF_ANGLE, None, None
-            u = torch.tensor([cx + f * float(c[0]) / -float(c[2]), cy - f * float(c[1]) / -float(c[2])])
             if seen:  # the photo's eye nearest this eyeball
                 eye = min(seen, key=lambda e: float((e.centre - u).norm()))
                 sclera, iris = eye.sclera, eye.iris
@@ -341,7 +343,7 @@ class TalkingHeadRenderer:
             ratio = (shade_t / src.src_shade[None]).sqrt().clamp(0.8, 1.25)
             rc = interpolate_compact(ratio, frags, self.faces)
             pc[skin] = pc[skin] * rc[skin]
-        hidden_eye = (src.eye_tri[frags.tri] & ~ok) if src.eyes is not None else torch.zeros_like(ok)
+        hidden_eye = src.eye_tri[frags.tri] & ~ok  # all False for a model without eyeballs
         if hidden_eye.any():
             pc[hidden_eye] = self._shade_hidden_eyes(verts, frags, hidden_eye)
         mouth = (cls > 0) & (cls < NECK)
@@ -381,8 +383,8 @@ class TalkingHeadRenderer:
         src, t = self.source, frags.batch
         vis = interpolate_compact(src.src_visible[None, :, None].expand(t, -1, -1), frags, self.faces)[:, 0]
         ok = (cls == 0) & (vis > 0.5)
-        eye = src.eye_tri[frags.tri] if src.eyes is not None else None
-        if eye is not None and bool(eye.any()):
+        eye = src.eye_tri[frags.tri]
+        if bool(eye.any()):
             ok[eye] = self._seen_in_photo(_subset(frags, eye))
         xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(frags, ok), self.faces)
         return ok, xy
