@@ -2,7 +2,7 @@
 
     python examples/contact_sheet.py [-o contact_sheet.png] [--yaw 20]
 
-Renders the textured default head with :mod:`talkrig.model.preview` (a numpy front end to
+Renders the textured default head with :mod:`talkrig.render.preview` (a numpy front end to
 :mod:`talkrig.render`) in the neutral pose and 8 ARKit expressions, labelled, into one PNG.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from talkrig.model import preview
+from talkrig.render import preview
 from talkrig.model.default import default_texture, load_default
 
 EXPRESSIONS = (

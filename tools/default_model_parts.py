@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from talkrig.model import preview
+from talkrig.render import preview
 from talkrig.model.arkit import ARKIT_52
 
 # iBUG-68 -> MediaPipe 478 indices, built from MediaPipe's canonical face mesh topology

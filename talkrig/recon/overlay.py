@@ -18,7 +18,7 @@ def shaded_mesh(model: MorphableModel, vertices: torch.Tensor, camera, faces: np
     Returns:
         ``(rgb (H, W, 3) float32 in [0, 1], coverage (H, W) bool)``.
     """
-    from talkrig.model.preview import LambertShader
+    from talkrig.render.preview import LambertShader
     from talkrig.render.renderer import MeshRenderer
 
     faces = model.faces.cpu().numpy() if faces is None else faces

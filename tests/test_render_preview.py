@@ -1,10 +1,10 @@
-"""talkrig.model.preview: the numpy front end to talkrig.render used for contact sheets."""
+"""talkrig.render.preview: the numpy front end to talkrig.render used for contact sheets."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from talkrig.model import preview
+from talkrig.render import preview
 from talkrig.model.default import default_texture, load_default
 
 
