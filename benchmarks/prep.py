@@ -40,7 +40,7 @@ def naive(video: Path, frames: int) -> tuple[float, int, float]:
     import numpy as np
 
     from talkrig.data_prep import media
-    from talkrig.recon.api import model_context
+    from talkrig.recon.context import model_context
     from talkrig.recon.fit import arkit_init, default_focal, fit_landmarks
     from talkrig.recon.landmarker import FaceLandmarker
     from talkrig.render.camera import Camera

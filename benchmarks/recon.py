@@ -33,7 +33,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from talkrig.io.image import load_image
-    from talkrig.recon.api import model_context, reconstruct
+    from talkrig.recon.api import reconstruct
+    from talkrig.recon.context import model_context
     from talkrig.recon.evaluate import landmark_nme, read_pts, rerender_psnr
     from talkrig.recon.fit import FitSettings
     from talkrig.recon.landmarker import shared_landmarker

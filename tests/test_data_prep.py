@@ -237,7 +237,7 @@ def test_tracked_3dmm_fits_the_landmarks(prepared_full):
     from talkrig.data_prep.shard import load_shard
     from talkrig.model.coefficients import Coefficients
     from talkrig.model.rotation import euler_to_matrix
-    from talkrig.recon.api import model_context
+    from talkrig.recon.context import model_context
     from talkrig.render.camera import project
 
     out, _ = prepared_full

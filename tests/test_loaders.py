@@ -463,7 +463,7 @@ def test_ict_cached_load_fast(ict_model, monkeypatch):
     assert second < 1.0
     assert torch.equal(again.exp_basis, model.exp_basis) and again.exp_names == model.exp_names
     assert torch.equal(again.uv_faces, model.uv_faces)
-    from talkrig.model.registry import cache_dir
+    from talkrig.io.cache import cache_dir
 
     lic = list(cache_dir().glob("ict-*.LICENSE"))
     assert lic and "MIT License" in lic[0].read_text()

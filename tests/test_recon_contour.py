@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from talkrig.recon.api import model_context
+from talkrig.recon.context import model_context
 from talkrig.recon.contour import (ContourRows, contour_landmarks, landmark_points, outward_directions, select,
                                    turned_away)
 from talkrig.recon.fit import default_focal

@@ -33,7 +33,7 @@ def test_save_load(tmp_path):
 @pytest.mark.slow
 def test_ict_correspondence_is_computed_and_cached(shared):
     shared("models", "ICT-FaceKit-FaceXModel.tar.xz")
-    from talkrig.model.registry import cache_dir
+    from talkrig.io.cache import cache_dir
 
     m = load_model("ict")
     before = set(cache_dir().glob("mp478_ict_*.npz"))

@@ -8,7 +8,7 @@ import torch
 
 from talkrig.model import load_model
 from talkrig.model.geometry import transform
-from talkrig.recon.api import model_context
+from talkrig.recon.context import model_context
 from talkrig.recon.fit import FitSettings, arkit_init, default_focal, fit_landmarks, initial_pose
 from talkrig.recon.photometric import depth_buffer, raster_pixels
 from talkrig.render.interpolate import interpolate

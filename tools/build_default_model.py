@@ -58,15 +58,6 @@ IDENTITY_GROUPS = ("head", "forehead", "eyebrows", "eyes", "nose", "cheek", "mou
 LOCAL_STD, MACRO_STD = 0.3, 0.35  # prior std of identity weights (bounded to [-1, 1])
 TEX_SIZE = 2048
 
-# Albedo colours (sRGB, 0..1): a plausible medium skin tone and mouth/eye parts.
-SKIN = np.array([0.80, 0.60, 0.50])
-LIPS = np.array([0.70, 0.42, 0.42])
-MOUTH = np.array([0.42, 0.16, 0.16])
-TEETH = np.array([0.90, 0.88, 0.80])
-TONGUE = np.array([0.72, 0.36, 0.38])
-SCLERA, IRIS, PUPIL = np.array([0.90, 0.88, 0.86]), np.array([0.33, 0.22, 0.13]), np.array([0.04, 0.03, 0.03])
-BROW = np.array([0.30, 0.22, 0.17])
-
 
 # ----------------------------------------------------------------------------------------- source
 class Source:

@@ -39,7 +39,7 @@ SPEAKERS_MIN = 2
 def tracks(folder: Path) -> dict[str, np.ndarray]:
     """Clip name -> (T, 52) blendshapes, tracked once and cached."""
     from talkrig.eval.track import FaceTrack, track_video
-    from talkrig.model.registry import cache_dir, source_key
+    from talkrig.io.cache import cache_dir, source_key
 
     out = {}
     cache = cache_dir() / "emotion_tracks"

@@ -28,6 +28,16 @@ MP_TO_IBUG68 = (
     61, 40, 37, 0, 267, 270, 291, 321, 314, 17, 84, 91,  # outer lips
     78, 81, 13, 311, 308, 402, 14, 178,  # inner lips
 )
+
+# Albedo colours (sRGB, 0..1): a plausible medium skin tone and mouth/eye parts.
+SKIN = np.array([0.80, 0.60, 0.50])
+LIPS = np.array([0.70, 0.42, 0.42])
+MOUTH = np.array([0.42, 0.16, 0.16])
+TEETH = np.array([0.90, 0.88, 0.80])
+TONGUE = np.array([0.72, 0.36, 0.38])
+SCLERA, IRIS, PUPIL = np.array([0.90, 0.88, 0.86]), np.array([0.33, 0.22, 0.13]), np.array([0.04, 0.03, 0.03])
+BROW = np.array([0.30, 0.22, 0.17])
+
 IRIS_MP = tuple(range(468, 478))
 # MediaPipe inner-lip contour points on the upper and the lower lip: with the mouth closed they
 # meet, so each is pinned to a vertex of its own lip (told apart by how far jawOpen moves it)
@@ -199,8 +209,6 @@ def albedo_and_texture(src, mean, faces, uvs, uv_faces, vpart, interior, size, b
     inside-mouth masks (same uv layout), darker brow hair where the brow Face Units act most,
     eyeballs with an iris and pupil facing +z, teeth and tongue colours.
     """
-    from build_default_model import BROW, IRIS, LIPS, MOUTH, PUPIL, SCLERA, SKIN, TEETH, TONGUE
-
     fid, bary = _uv_raster(uvs, uv_faces, size)
     ii, jj = np.nonzero(fid >= 0)
     f, b = fid[ii, jj], bary[ii, jj].astype(np.float64)

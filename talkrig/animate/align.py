@@ -92,7 +92,7 @@ def recognition_dict(vocab: int = RECOGNIZE_VOCAB):
 
     from talkrig.errors import TalkrigError
     from talkrig.io.files import atomic_path
-    from talkrig.model.registry import cache_dir, source_key
+    from talkrig.io.cache import cache_dir, source_key
 
     model = Path(get_model_path()) / "en-us"
     lm_path, dict_path = model / "en-us.lm.bin", model / "cmudict-en-us.dict"

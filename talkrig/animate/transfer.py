@@ -112,7 +112,7 @@ def arkit_mapping(model, source=None) -> torch.Tensor:
     """Cached ``(52, E)`` map for ``model`` (transfer from ``source``, default: the default
     model)."""
     from talkrig.model import load_model
-    from talkrig.model.registry import cache_dir
+    from talkrig.io.cache import cache_dir
 
     source = source if source is not None else load_model("default")
     path = cache_dir() / f"arkit_transfer_{_model_key(model)}_{_model_key(source)}.npy"

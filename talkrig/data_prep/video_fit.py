@@ -45,7 +45,7 @@ class VideoFitter:
 
     def __init__(self, model: str = "default", keyframes: int = 4, iters: int = 3,
                  first_iters: int = 12):
-        from talkrig.recon.api import model_context
+        from talkrig.recon.context import model_context
         from talkrig.recon.fit import FitSettings
 
         self.ctx = model_context(model)

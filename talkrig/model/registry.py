@@ -8,29 +8,7 @@ Paths: a BFM 2009 ``01_MorphableModel.mat``, Deep3DFaceRecon's ``BFM_model_front
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
-
-from platformdirs import user_cache_dir
-
-
-def cache_dir() -> Path:
-    """talkrig's cache folder (``$TALKRIG_CACHE`` or the user cache dir), created on demand."""
-    d = Path(os.environ.get("TALKRIG_CACHE") or user_cache_dir("talkrig"))
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
-def source_key(path: Path) -> str:
-    """A cheap key for a source file or folder: resolved path, size and mtime."""
-    path = Path(path).resolve()
-    h = hashlib.sha1(str(path).encode())
-    items = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    for p in items:
-        st = p.stat()
-        h.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
-    return h.hexdigest()[:16]
 
 
 def load_model(name_or_path: str | Path = "default", **kw):

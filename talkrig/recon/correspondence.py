@@ -4,7 +4,7 @@ A :class:`Correspondence` gives, for each MediaPipe point, a triangle of the mod
 barycentric weights in it. Models may ship one (the default model's asset does); for any other
 model it is computed once -- render the neutral mean face frontally with simple Lambertian skin
 and dark-iris eyes, run the landmarker on that render, and back-project each point through the
-rasterizer's triangle ids -- and cached under :func:`talkrig.model.registry.cache_dir`.
+rasterizer's triangle ids -- and cached under :func:`talkrig.io.cache.cache_dir`.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def get_correspondence(model: MorphableModel, landmarker=None) -> Correspondence
     stored = stored_correspondence(model)
     if stored is not None:
         return stored
-    from talkrig.model.registry import cache_dir
+    from talkrig.io.cache import cache_dir
 
     path = cache_dir() / f"mp478_{model.name}_{model_key(model)}.npz"
     if path.is_file():

@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from talkrig.model.export import read_pts as parse_pts
-from talkrig.recon.api import model_context, model_landmarks68, model_source
+from talkrig.recon.api import model_landmarks68, model_source
+from talkrig.recon.context import model_context
 from talkrig.recon.photometric import psnr
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.texture import inner_triangles

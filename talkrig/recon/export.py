@@ -12,7 +12,8 @@ from talkrig.recon.reconstruction import Reconstruction
 
 def posed_vertices(rec: Reconstruction, model=None) -> np.ndarray:
     """``(N, 3)`` camera-space vertices of the fitted face."""
-    from talkrig.recon.api import model_context, model_source
+    from talkrig.recon.api import model_source
+    from talkrig.recon.context import model_context
 
     m = model_context(model if model is not None else model_source(rec)).model
     with torch.no_grad():
@@ -24,7 +25,8 @@ def write_obj(path: str | Path, rec: Reconstruction, posed: bool = False) -> Non
     texture ``<stem>_texture.png`` beside it; all three written atomically."""
     from talkrig.io.files import atomic_path
     from talkrig.io.image import save_image
-    from talkrig.recon.api import model_context, model_source
+    from talkrig.recon.api import model_source
+    from talkrig.recon.context import model_context
 
     path = Path(path)
     m = model_context(model_source(rec)).model
@@ -53,7 +55,8 @@ def write_obj(path: str | Path, rec: Reconstruction, posed: bool = False) -> Non
 def overlay_picture(rec: Reconstruction, alpha: float = 0.55, crop: bool = False) -> np.ndarray:
     """The shaded fitted mesh over the photo, with detected (blue) and fitted model (red) 68
     landmarks; ``crop`` cuts the face crop out."""
-    from talkrig.recon.api import model_context, model_landmarks68, model_source
+    from talkrig.recon.api import model_landmarks68, model_source
+    from talkrig.recon.context import model_context
     from talkrig.recon.overlay import overlay_image, shaded_mesh
 
     ctx = model_context(model_source(rec))

@@ -151,7 +151,7 @@ def synthetic_pairs(model, n: int, seed: int = 0, expression_pool: np.ndarray | 
     :func:`load_prepared` (``clip`` = -1). A few hundred tracked frames of one person teach the
     net that person; these teach it the model."""
     from talkrig.model.rotation import euler_to_matrix
-    from talkrig.recon.api import model_context
+    from talkrig.recon.context import model_context
     from talkrig.render.camera import project
 
     rng = np.random.default_rng(seed)

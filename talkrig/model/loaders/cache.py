@@ -6,14 +6,13 @@ import hashlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from talkrig.io.cache import cache_dir, source_key
 from talkrig.model.morphable import MorphableModel
 
 
 def cache_path(tag: str, sources: Iterable[Path], params: str = "") -> Path:
     """Cache file for a conversion of ``sources`` (files or folders) with ``params``; the key
-    changes when any source's path, size or mtime changes (see ``registry.source_key``)."""
-    from talkrig.model.registry import cache_dir, source_key
-
+    changes when any source's path, size or mtime changes (see :func:`~talkrig.io.cache.source_key`)."""
     h = hashlib.sha1(params.encode())
     for s in sources:
         h.update(source_key(Path(s)).encode())

@@ -20,7 +20,7 @@ Conversion (units cm, right-handed, y up, the face looks down +z, exactly as ICT
   * regions come from ICT's documented vertex ranges (ICT-FaceKit README, "Face Model Topology").
 
 The OBJs are read straight out of the tarball (nothing is unpacked to disk) and the conversion is
-cached as a talkrig ``.npz`` in :func:`talkrig.model.registry.cache_dir`, keyed by the source, with
+cached as a talkrig ``.npz`` in :func:`talkrig.io.cache.cache_dir`, keyed by the source, with
 ICT's LICENSE beside it; a second load reads only that file.
 """
 
