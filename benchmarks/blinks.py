@@ -37,7 +37,7 @@ def main() -> None:
     from talkrig.animate.lids import lid_gaps
     from talkrig.model.arkit import ARKIT_52
     from talkrig.recon.landmarker import shared_landmarker
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     folder = Path(args.shared) / "dev" / "portraits"
     photos = [REPO / "examples" / "astronaut.jpg"]

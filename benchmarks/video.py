@@ -45,7 +45,7 @@ def run_once(photo: Path, text: str, size: int, out: Path, naive: bool) -> dict:
     import talkrig
     from talkrig import api
     from talkrig.io.video import VideoWriter
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     t0 = time.perf_counter()
     recon = talkrig.reconstruct(photo)

@@ -95,7 +95,7 @@ def render_frames(recon, anim, model: MorphableModel | str | None = None, size: 
     (``(size, 2 * size, 3)`` with ``debug``: frame and mesh overlay side by side).
     ``refiner``: a neural-refiner checkpoint (``talkrig train-renderer``) that refines each
     frame from the classical render, its skin and mouth masks and the source photo."""
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     if size not in SIZES:
         raise InputError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")
@@ -205,7 +205,7 @@ def edit_coefficients(recon, model: MorphableModel, expression: dict[str, float]
 def render_image(recon, model: MorphableModel | str | None = None, size: int = 512,
                  **edits) -> np.ndarray:
     """One edited still, ``(size, size, 3)`` uint8; ``edits`` as :func:`edit_coefficients`."""
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     if size not in SIZES:
         raise InputError(f"size must be one of {', '.join(map(str, SIZES))}, got {size}")

@@ -38,7 +38,7 @@ def test_border_fade_and_distance_falloff():
 def test_soften_edges_feathers_only_the_mask_border():
     import torch
 
-    from talkrig.render.frames import soften_edges
+    from talkrig.synth.frames import soften_edges
 
     frames = torch.zeros(1, 8, 8, 3)
     mask = torch.zeros(1, 8, 8, dtype=torch.bool)

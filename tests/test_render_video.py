@@ -54,7 +54,7 @@ def test_render_video_decodes_with_audio_in_sync(tmp_path, recon, short_anim):
 
 def test_still_pose_does_not_flicker_outside_face(recon):
     import talkrig
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     anim = talkrig.animate(text="Peter picked a pepper.", pose="still", seed=0)
     model = talkrig.load_model(recon.model_name)
@@ -159,7 +159,7 @@ def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim)
     inside an untrained (zero-correction) refiner keeps the picture."""
     import talkrig
     from talkrig.model import load_model
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
     from talkrig.texture.neural.config import RefinerConfig
     from talkrig.texture.neural.minimal import MINIMAL_COND
     from talkrig.texture.neural.refiner import framing_box
@@ -186,7 +186,7 @@ def test_ict_lids_show_no_translucent_eye_meshes(shared):
     # opaque they painted red and olive arcs along the lids
     shared("models", "ICT-FaceKit-FaceXModel.tar.xz")
     import talkrig
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     photo = shared("dev", "portraits", "d3dfr_015259.jpg")
     rec = talkrig.reconstruct(photo, "ict")
@@ -207,7 +207,7 @@ def test_landmarker_sees_the_rendered_eyes_close_in_a_blink(recon):
     import talkrig
     from talkrig.model.arkit import ARKIT_52
     from talkrig.recon.landmarker import shared_landmarker
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     anim = talkrig.animate(text="Hello there.", pose="still", seed=0)
     expr = np.repeat(anim.expression[:1], 2, 0)
@@ -229,7 +229,7 @@ def test_landmarker_sees_the_rendered_eyes_close_in_a_blink(recon):
 def test_wide_open_mouth_is_not_a_black_hole(recon):
     # the tongue fills most of a wide-open mouth; shaded too dark it read as a hole
     import talkrig
-    from talkrig.render.frames import TalkingHeadRenderer
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     model = talkrig.load_model(recon.model_name)
     c = talkrig.api.neutral_base(recon)

@@ -5,7 +5,7 @@ photo. That sparse flow is extended over the whole frame (:func:`push_pull_fill`
 from the head (:func:`distance_falloff`) and to zero at the frame border (:func:`border_fade`),
 and the photo is warped once (:func:`warp`): face, hair, neck and background move together,
 so there is no seam between a "face layer" and a "background layer". The assembly is in
-:mod:`talkrig.render.frames`.
+:mod:`talkrig.synth.frames`.
 """
 
 from __future__ import annotations

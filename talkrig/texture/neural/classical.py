@@ -5,7 +5,7 @@ From one video of a person: track it with MediaPipe and fit the 3DMM to every fr
 expression per frame - what ``talkrig prep --model default`` stores in its shards); reconstruct
 the first frame for its light, crop and landmarks and give it the clip's fitted frame-0
 coefficients, so source and target meshes share one identity and one camera; then render every
-frame's fitted coefficients with :class:`~talkrig.render.frames.TalkingHeadRenderer` - exactly
+frame's fitted coefficients with :class:`~talkrig.synth.frames.TalkingHeadRenderer` - exactly
 what ``talkrig render`` does for an animation - and crop the real frames the same way. The
 refiner learns to turn the classical frame into the real one.
 
@@ -71,7 +71,7 @@ def classical_clip(frames: np.ndarray | Iterable[np.ndarray], fps: float, size: 
     """
     from talkrig.data_prep.video_fit import VideoFitter
     from talkrig.model import load_model
-    from talkrig.render.frames import TalkingHeadRenderer, crop_image
+    from talkrig.synth.frames import TalkingHeadRenderer, crop_image
 
     if track is None or coeffs is None:
         frames = np.asarray(frames)

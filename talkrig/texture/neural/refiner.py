@@ -175,9 +175,9 @@ def _chw(x: Tensor | np.ndarray) -> Tensor | np.ndarray:
 def framing_box(frame_crop: np.ndarray, face_bbox: np.ndarray, image_size: tuple[int, int],
                 crop_scale: float, size: int) -> tuple[int, int, int]:
     """Square ``(x0, y0, side)`` in the pixels of a ``size`` frame showing ``frame_crop`` of the
-    photo (``(x0, y0, x1, y1)``, :func:`~talkrig.render.frames.video_crop`) that frames the face
+    photo (``(x0, y0, x1, y1)``, :func:`~talkrig.synth.frames.video_crop`) that frames the face
     as a refiner trained at ``crop_scale`` saw it; the whole frame when ``crop_scale`` is 0."""
-    from talkrig.render.frames import video_crop
+    from talkrig.synth.frames import video_crop
 
     if crop_scale <= 0:
         return 0, 0, size
