@@ -2,7 +2,7 @@
 
 For every frame the posed mesh is rasterized at the output size. Each covered skin pixel knows
 its surface point, hence where that point sat in the (cropped) source photo: that backward
-flow is extended over the whole frame (:mod:`talkrig.render.composite`) and the photo is warped
+flow is extended over the whole frame (:mod:`talkrig.synth.composite`) and the photo is warped
 once, so face, hair and background move together without seams. Surface points the photo never
 saw (turned away) are left to that smooth extension rather than smeared from the wrong place.
 Teeth, tongue and the
@@ -27,7 +27,7 @@ from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.reconstruction import crop_camera
 from talkrig.render.camera import Camera
-from talkrig.render.composite import (border_fade, distance_falloff, pixel_grid, points_in_polygon,
+from talkrig.synth.composite import (border_fade, distance_falloff, pixel_grid, points_in_polygon,
                                       push_pull_fill, warp)
 from talkrig.render.fragments import Fragments
 from talkrig.render.interpolate import interpolate_compact

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from talkrig.render.composite import points_in_polygon
+from talkrig.synth.composite import points_in_polygon
 
 IRIS_HALF_ANGLE = math.asin(11.7 / 24.0)   # rad, iris rim from the eye's axis (no measurement)
 PUPIL_SHARE = 0.3                           # pupil radius over iris radius

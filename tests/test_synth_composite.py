@@ -2,7 +2,7 @@
 
 import torch
 
-from talkrig.render.composite import border_fade, distance_falloff, push_pull_fill, warp
+from talkrig.synth.composite import border_fade, distance_falloff, push_pull_fill, warp
 
 
 def test_push_pull_keeps_known_values_and_fills_holes_between_them():
