@@ -6,7 +6,7 @@ flow is extended over the whole frame (:mod:`talkrig.synth.composite`) and the p
 once, so face, hair and background move together without seams. Surface points the photo never
 saw (turned away) are left to that smooth extension rather than smeared from the wrong place.
 Teeth, tongue and the
-mouth cavity are shaded procedurally (:mod:`talkrig.texture.mouth`) with the fitted SH light,
+mouth cavity are shaded procedurally (:mod:`talkrig.synth.mouth`) with the fitted SH light,
 and so is eyeball surface the lids hid in the photo (:mod:`talkrig.texture.eyes`: the white
 above the iris of a widened eye). Skin is re-lit by the ratio of new to original SH shading,
 so creases darken as they form.
@@ -35,7 +35,7 @@ from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
 from talkrig.texture.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
-from talkrig.texture.mouth import arch_coordinate, mouth_shade, triangle_classes
+from talkrig.synth.mouth import arch_coordinate, mouth_shade, triangle_classes
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
 # the head): their pixels take the smooth extension of the head's flow, which decays with

@@ -4,7 +4,7 @@ import torch
 
 from talkrig.model import load_model
 from talkrig.render.shading import sh_basis
-from talkrig.texture.mouth import (CAVITY, LOWER_TEETH, TONGUE, UPPER_TEETH, mouth_shade,
+from talkrig.synth.mouth import (CAVITY, LOWER_TEETH, TONGUE, UPPER_TEETH, mouth_shade,
                                    triangle_classes)
 
 
@@ -40,7 +40,7 @@ def test_default_model_mouth_classes_cover_teeth_tongue_and_cavity():
 def test_single_teeth_are_drawn_along_the_dental_arch():
     """The default model's teeth strip gets an arch coordinate symmetric about the midline and
     about as long as a human half arch; the pattern darkens the gaps between crowns."""
-    from talkrig.texture.mouth import CROWNS_MM, arch_coordinate, tooth_pattern
+    from talkrig.synth.mouth import CROWNS_MM, arch_coordinate, tooth_pattern
 
     m = load_model("default")
     arch = arch_coordinate(m, 10.0)  # the default model is in cm
