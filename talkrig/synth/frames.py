@@ -7,7 +7,7 @@ once, so face, hair and background move together without seams. Surface points t
 saw (turned away) are left to that smooth extension rather than smeared from the wrong place.
 Teeth, tongue and the
 mouth cavity are shaded procedurally (:mod:`talkrig.synth.mouth`) with the fitted SH light,
-and so is eyeball surface the lids hid in the photo (:mod:`talkrig.texture.eyes`: the white
+and so is eyeball surface the lids hid in the photo (:mod:`talkrig.synth.eyes`: the white
 above the iris of a widened eye). Skin is re-lit by the ratio of new to original SH shading,
 so creases darken as they form.
 """
@@ -33,7 +33,7 @@ from talkrig.render.fragments import Fragments
 from talkrig.render.interpolate import interpolate_compact
 from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
-from talkrig.texture.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
+from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
 from talkrig.synth.mouth import arch_coordinate, mouth_shade, triangle_classes
 
@@ -402,7 +402,7 @@ class TalkingHeadRenderer:
 
     def _shade_hidden_eyes(self, verts: Tensor, frags, hidden: Tensor) -> Tensor:
         """``(P_hidden, 3)`` colour of the eyeball pixels ``hidden`` (bool over covered
-        pixels) that the photo never showed: sclera, iris and pupil (:mod:`talkrig.texture.eyes`)."""
+        pixels) that the photo never showed: sclera, iris and pupil (:mod:`talkrig.synth.eyes`)."""
         src = self.source
         sub = _subset(frags, hidden)
         p = interpolate_compact(verts, sub, self.faces)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from talkrig.texture.eyes import (EyeLayout, axis_weights, eye_shade, iris_axes, photo_eyes, ray_sphere,
+from talkrig.synth.eyes import (EyeLayout, axis_weights, eye_shade, iris_axes, photo_eyes, ray_sphere,
                                   sphere_fit)
 
 
@@ -64,7 +64,7 @@ def test_a_widened_eye_shows_white_above_the_iris(shared):
     lashes down over the eyeball."""
     from talkrig import api
     from talkrig.recon.landmarker import shared_landmarker
-    from talkrig.texture.eyes import EYE_OUTLINES
+    from talkrig.synth.eyes import EYE_OUTLINES
 
     rec = api.reconstruct(shared("dev", "portraits", "lfpw_test_image_0014.png"))
     img = torch.from_numpy(np.array(rec.image)).permute(2, 0, 1).float() / 255
