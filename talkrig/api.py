@@ -107,37 +107,10 @@ def render_frames(recon, anim, model: MorphableModel | str | None = None, size: 
         return
     if debug:
         raise InputError("--debug and --refiner cannot be combined")
-    yield from _refined_frames(renderer, coeffs, refiner, batch)
+    from talkrig.synth.refine import refined_frames
+    from talkrig.texture.neural.refiner import load_refiner
 
-
-def _refined_frames(renderer, coeffs, checkpoint: str | Path, batch: int) -> Iterator[np.ndarray]:
-    """Classical frames refined by the neural renderer, ``batch`` at a time. A checkpoint
-    trained on a face framing (``crop_scale``) refines that box of the frame, pasted back
-    with a feathered edge; others refine the whole frame."""
-    from talkrig.texture.neural.refiner import feather, framing_box, load_refiner
-
-    ref = load_refiner(checkpoint)
-    ref.reset()
-    src = renderer.source
-    recon = renderer.recon
-    x0, y0, side = framing_box(src.crop, recon.bbox, recon.image.shape[:2], ref.cfg.crop_scale,
-                               renderer.size)
-    box = (..., slice(y0, y0 + side), slice(x0, x0 + side))
-    source = src.image[box]
-    ref.set_source(source)
-    alpha = feather(side) if side < renderer.size else torch.ones(1, 1, side, side)
-    for i in range(0, coeffs.frames, batch):
-        frames, face, mouth = renderer.render_with_masks(coeffs[i:i + batch])
-        b = frames.shape[0]
-        full = frames.permute(0, 3, 1, 2).float() / 255
-        maps = {"render": full[box], "mask_face": face[:, None].float()[box],
-                "mask_mouth": mouth[:, None].float()[box], "warped": source.expand(b, -1, -1, -1)}
-        missing = [k for k in ref.condition_names if k not in maps]
-        if missing:
-            raise InputError(f"refiner checkpoint needs maps talkrig render does not make: {', '.join(missing)}")
-        out = ref.refine({k: maps[k] for k in ref.condition_names})
-        full[box] = full[box] * (1 - alpha) + out * alpha
-        yield from (full.permute(0, 2, 3, 1).numpy() * 255 + 0.5).astype(np.uint8)
+    yield from refined_frames(renderer, coeffs, load_refiner(refiner), batch)
 
 
 def render_video(recon, anim, path: str | Path, model: MorphableModel | str | None = None,

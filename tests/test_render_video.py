@@ -162,7 +162,7 @@ def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim)
     from talkrig.synth.frames import TalkingHeadRenderer
     from talkrig.texture.neural.config import RefinerConfig
     from talkrig.texture.neural.minimal import MINIMAL_COND
-    from talkrig.texture.neural.refiner import framing_box
+    from talkrig.synth.refine import framing_box
     from talkrig.texture.neural.train import RefinerTrainer
 
     cfg = RefinerConfig.preset("tiny", cond_channels=dict(MINIMAL_COND), crop_scale=1.5)

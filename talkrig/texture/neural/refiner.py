@@ -172,41 +172,12 @@ def _chw(x: Tensor | np.ndarray) -> Tensor | np.ndarray:
     return x[None] if x.ndim == 3 else x[None, None]
 
 
-def framing_box(frame_crop: np.ndarray, face_bbox: np.ndarray, image_size: tuple[int, int],
-                crop_scale: float, size: int) -> tuple[int, int, int]:
-    """Square ``(x0, y0, side)`` in the pixels of a ``size`` frame showing ``frame_crop`` of the
-    photo (``(x0, y0, x1, y1)``, :func:`~talkrig.synth.frames.video_crop`) that frames the face
-    as a refiner trained at ``crop_scale`` saw it; the whole frame when ``crop_scale`` is 0."""
-    from talkrig.synth.frames import video_crop
-
-    if crop_scale <= 0:
-        return 0, 0, size
-    sub = video_crop(face_bbox, image_size, crop_scale)
-    k = size / float(frame_crop[2] - frame_crop[0])
-    side = int(min(round((sub[2] - sub[0]) * k), size))
-    x0 = int(np.clip(round((sub[0] - frame_crop[0]) * k), 0, size - side))
-    y0 = int(np.clip(round((sub[1] - frame_crop[1]) * k), 0, size - side))
-    return x0, y0, side
-
-
-def feather(side: int, border: float = 0.08) -> Tensor:
-    """``(1, 1, side, side)`` weight, 1 inside and falling linearly to 0 over the outer
-    ``border`` fraction of the square: pastes a refined crop back without a seam."""
-    r = torch.arange(side, dtype=torch.float32) + 0.5
-    edge = torch.minimum(r, side - r) / max(border * side, 1.0)
-    ramp = edge.clamp(0, 1)
-    return torch.minimum(ramp[:, None], ramp[None, :])[None, None]
-
-
-_CACHE: dict[tuple[str, str], Refiner] = {}
-
-
 def load_refiner(path: str | Path, device: str | None = None) -> Refiner:
-    """A per-process cached :class:`Refiner` for ``path`` (the CLI's entry point)."""
-    key = (str(Path(path).resolve()), str(device))
-    if key not in _CACHE:
-        _CACHE[key] = Refiner(path, device)
-    return _CACHE[key]
+    """A :class:`Refiner` for the checkpoint at ``path``, ready for a new clip; a caller that
+    refines many clips keeps it (and calls :meth:`Refiner.reset` between clips)."""
+    ref = Refiner(path, device)
+    ref.reset()
+    return ref
 
 
 def conditions_from_maps(image: Tensor, alpha: Tensor | None = None, normal: Tensor | None = None,
