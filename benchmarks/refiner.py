@@ -15,11 +15,11 @@ WHAT "CLASSICAL" IS (``--conditioning``):
   video and fits the 3DMM to every frame (one identity, per-frame pose and expression); the
   first frame is reconstructed and given its fitted coefficients, and every frame's fitted
   coefficients are rendered from it by ``TalkingHeadRenderer`` exactly as ``talkrig render``
-  renders an animation (:mod:`talkrig.texture.neural.classical`); the real frames are cropped
+  renders an animation (:mod:`talkrig.data_prep.refiner.classical`); the real frames are cropped
   the same way. The refiner learns render -> real and is conditioned on the same maps
   ``talkrig render --refiner`` gives it (render, the renderer's face and mouth masks, source).
 * ``minimal``: no 3DMM - the real frame low-passed inside the face (4x down/up) with the mouth
-  interior painted as a flat socket (:mod:`talkrig.texture.neural.minimal`); it measures how
+  interior painted as a flat socket (:mod:`talkrig.data_prep.refiner.minimal`); it measures how
   much detail, teeth and mouth the refiner restores from that degradation.
 Face and mouth regions for scoring (face oval; lips grown by a margin) come from MediaPipe
 landmarks of the real frames in both cases.
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from talkrig.texture.neural.config import RefinerConfig
     from talkrig.texture.neural.refiner import Refiner
-    from talkrig.texture.neural.sources import open_training_data
+    from talkrig.data_prep.refiner.sources import open_training_data
     from talkrig.io.image import save_image
     from talkrig.texture.neural.train import RefinerTrainer, train_refiner
     from talkrig.texture.neural.data import grid_image

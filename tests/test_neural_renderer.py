@@ -290,7 +290,7 @@ def test_training_on_real_video_frames_beats_the_degraded_render(shared, tmp_pat
     the frames below the stand-in render's, and writes readable checkpoints and samples."""
     from talkrig.io.video import read_video
     from talkrig.texture.neural.data import ClipDataset
-    from talkrig.texture.neural.minimal import MINIMAL_COND, minimal_clip, track_video
+    from talkrig.data_prep.refiner.minimal import MINIMAL_COND, minimal_clip, track_video
 
     frames = read_video(shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")).read_frames(0, 48)
     clip = minimal_clip(frames, track_video(frames), 64)
@@ -318,7 +318,7 @@ def test_train_renderer_on_a_prep_folder_holds_out_the_end(shared, tmp_path):
     aligned crops, classical conditioning from its fitted coefficients replayed over the source
     video (``--videos``); the held-out seconds are not trained on."""
     from talkrig.cli.main import main
-    from talkrig.texture.neural.sources import open_training_data
+    from talkrig.data_prep.refiner.sources import open_training_data
 
     video = shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")
     prep = tmp_path / "prep"
@@ -350,7 +350,7 @@ def test_train_renderer_on_one_video_is_classical_and_face_framed(shared, tmp_pa
     """A video DATA defaults to classical conditioning; the checkpoint records the face framing
     ``talkrig render --refiner`` must cut out."""
     from talkrig.cli.main import main
-    from talkrig.texture.neural.classical import REFINER_CROP_SCALE
+    from talkrig.data_prep.refiner.classical import REFINER_CROP_SCALE
 
     video = shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")
     run = tmp_path / "run"
@@ -368,7 +368,7 @@ def test_classical_conditioning_replays_the_video_through_the_renderer(shared):
     frames, with the head moving, stay lined up with the real ones."""
     from talkrig.eval.frames import psnr
     from talkrig.io.video import read_video
-    from talkrig.texture.neural.classical import classical_clip
+    from talkrig.data_prep.refiner.classical import classical_clip
 
     frames = read_video(shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4")).read_frames(0, 25)
     clip = classical_clip(frames, 25.0, 64)

@@ -137,7 +137,7 @@ def test_render_with_a_refiner_checkpoint(tmp_path, recon, short_anim):
     import talkrig
     from talkrig.io.video import read_video
     from talkrig.texture.neural.config import RefinerConfig
-    from talkrig.texture.neural.minimal import MINIMAL_COND
+    from talkrig.data_prep.refiner.minimal import MINIMAL_COND
     from talkrig.texture.neural.train import RefinerTrainer
 
     ckpt = RefinerTrainer(RefinerConfig.preset("tiny", cond_channels=dict(MINIMAL_COND))).export(
@@ -161,7 +161,7 @@ def test_a_face_framed_refiner_refines_only_its_box(tmp_path, recon, short_anim)
     from talkrig.model import load_model
     from talkrig.synth.frames import TalkingHeadRenderer
     from talkrig.texture.neural.config import RefinerConfig
-    from talkrig.texture.neural.minimal import MINIMAL_COND
+    from talkrig.data_prep.refiner.minimal import MINIMAL_COND
     from talkrig.synth.refine import framing_box
     from talkrig.texture.neural.train import RefinerTrainer
 

@@ -30,7 +30,7 @@ def train_renderer(
     """Train the StyleGAN2-based refiner of classical renders."""
     from talkrig.texture.neural.checkpoint import load_checkpoint
     from talkrig.texture.neural.config import RefinerConfig
-    from talkrig.texture.neural.sources import open_training_data
+    from talkrig.data_prep.refiner.sources import open_training_data
     from talkrig.texture.neural.train import train_refiner
 
     if minutes is None and steps is None:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from talkrig.errors import InputError
-from talkrig.texture.neural.minimal import frame_masks, track_frames
+from talkrig.data_prep.refiner.minimal import frame_masks, track_frames
 
 #: Face framing of the refiner's training crops (crop side / face-box side, as ``video_crop``):
 #: tighter than ``talkrig render``'s head and shoulders (2.3), so the network's pixels go to the face.

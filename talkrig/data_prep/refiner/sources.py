@@ -25,7 +25,7 @@ import torch
 from talkrig.errors import InputError
 from talkrig.texture.neural.config import FULL_COND, RefinerConfig
 from talkrig.texture.neural.data import ClipDataset, load_npz_clips
-from talkrig.texture.neural.minimal import MINIMAL_COND, minimal_clip, track_video
+from talkrig.data_prep.refiner.minimal import MINIMAL_COND, minimal_clip, track_video
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"}
 
@@ -128,7 +128,7 @@ def _classical_from_shard(data: dict, video: Path, size: int) -> tuple[dict[str,
     from talkrig.data_prep.tracking import Track
     from talkrig.io.video import read_video
     from talkrig.model.coefficients import FIELDS, Coefficients
-    from talkrig.texture.neural.classical import classical_clip
+    from talkrig.data_prep.refiner.classical import classical_clip
 
     meta = data["meta"]
     model = meta.get("config", {}).get("model", "none")
@@ -156,7 +156,7 @@ def video_clip(path: Path, size: int, conditioning: str = "classical") -> tuple[
     if len(frames) == 0:
         raise InputError(f"{path}: no frames")
     if conditioning == "classical":
-        from talkrig.texture.neural.classical import classical_clip
+        from talkrig.data_prep.refiner.classical import classical_clip
 
         return classical_clip(frames, clip.fps, size), clip.fps
     lm = track_video(frames, clip.fps)
@@ -195,7 +195,7 @@ def open_training_data(path: str | Path, cfg: RefinerConfig, holdout_seconds: fl
         if tail["target"].shape[0]:  # float [0, 1] maps, whatever the storage
             held.append({k: v.float() / 255.0 if v.dtype == torch.uint8 else v.float()
                          for k, v in tail.items()})
-    from talkrig.texture.neural.classical import REFINER_CROP_SCALE
+    from talkrig.data_prep.refiner.classical import REFINER_CROP_SCALE
 
     framing = REFINER_CROP_SCALE if conditioning == "classical" else 0.0
     return TrainingData(ClipDataset(train), held, cond, kind, framing)
