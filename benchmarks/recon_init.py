@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the talkrig command does
+
 import numpy as np
 
 
@@ -38,7 +40,8 @@ def main() -> None:
     from talkrig.model.arkit import ARKIT_52
     from talkrig.recon import reconstruct
     from talkrig.recon.landmarker import FaceDetection
-    from talkrig.recon.regressor import load_prepared, train_regressor
+    from talkrig.data_prep.dataset import load_prepared
+    from talkrig.recon.regressor import train_regressor
 
     video = Path(args.shared) / "dev" / "video" / "hdtf_WDA_KatieHill_000.mp4"
     if not video.is_file():

@@ -7,7 +7,8 @@ import pytest
 
 from talkrig.cli.main import main
 from talkrig.errors import InputError
-from talkrig.recon.regressor import CoeffRegressor, RegressorConfig, load_prepared, normalize_landmarks, train_regressor
+from talkrig.data_prep.dataset import load_prepared
+from talkrig.recon.regressor import CoeffRegressor, RegressorConfig, normalize_landmarks, train_regressor
 
 VIDEO = ("dev", "video", "hdtf_WDA_KatieHill_000.mp4")
 

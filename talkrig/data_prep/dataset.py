@@ -137,3 +137,31 @@ def read_crop_frames(path: Path, start: int, count: int, fps: float) -> np.ndarr
     if len(out) < count:
         raise InputError(f"{path.name}: only {len(out)} of {count} crop frames from frame {start}")
     return np.stack(out).transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+
+
+def load_prepared(root: str | Path, clip_ids: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Training pairs from a ``talkrig prep`` output folder: ``landmarks (N, 478, 3)``,
+    ``identity (N, K)``, ``expression (N, E)``, the detector's ``blendshapes (N, 52)``, ``clip``
+    (N,) index and ``frame`` (N,) number in its clip, over the frames where
+    a face was tracked (status "ok" clips; ``clip_ids`` restricts them)."""
+    out = OutputDir(Path(root))
+    rows = [r for r in read_manifest(out.root) if r.get("status") == "ok"
+            and (clip_ids is None or r["clip_id"] in clip_ids)]
+    parts: dict[str, list] = {"landmarks": [], "identity": [], "expression": [], "blendshapes": [],
+                              "clip": [], "frame": []}
+    for i, row in enumerate(rows):
+        with np.load(out.shards / f"{row['clip_id']}.npz", allow_pickle=False) as z:
+            if "coef_identity" not in z.files:
+                continue
+            found = z["face_found"].astype(bool)
+            n = len(found)
+            ident = np.broadcast_to(z["coef_identity"], (n, z["coef_identity"].shape[-1]))
+            parts["landmarks"].append(z["landmarks"][found])
+            parts["identity"].append(np.asarray(ident)[found])
+            parts["expression"].append(z["coef_expression"][found])
+            parts["blendshapes"].append(z["blendshapes"][found])
+            parts["clip"].append(np.full(int(found.sum()), i))
+            parts["frame"].append(np.flatnonzero(found))
+    if not parts["landmarks"]:
+        raise InputError(f"{root}: no prepared clips with fitted coefficients (run `talkrig prep` with a model)")
+    return {k: np.concatenate(v) for k, v in parts.items()}

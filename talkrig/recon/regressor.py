@@ -112,43 +112,13 @@ class CoeffRegressor(nn.Module):
                              f"not {model.name} ({model.n_identity}, {model.n_expression})")
 
 
-def load_prepared(root: str | Path, clip_ids: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Training pairs from a ``talkrig prep`` output folder: ``landmarks (N, 478, 3)``,
-    ``identity (N, K)``, ``expression (N, E)``, the detector's ``blendshapes (N, 52)``, ``clip``
-    (N,) index and ``frame`` (N,) number in its clip, over the frames where
-    a face was tracked (status "ok" clips; ``clip_ids`` restricts them)."""
-    from talkrig.data_prep.shard import OutputDir, read_manifest
-
-    out = OutputDir(Path(root))
-    rows = [r for r in read_manifest(out.root) if r.get("status") == "ok"
-            and (clip_ids is None or r["clip_id"] in clip_ids)]
-    parts: dict[str, list] = {"landmarks": [], "identity": [], "expression": [], "blendshapes": [],
-                              "clip": [], "frame": []}
-    for i, row in enumerate(rows):
-        with np.load(out.shards / f"{row['clip_id']}.npz", allow_pickle=False) as z:
-            if "coef_identity" not in z.files:
-                continue
-            found = z["face_found"].astype(bool)
-            n = len(found)
-            ident = np.broadcast_to(z["coef_identity"], (n, z["coef_identity"].shape[-1]))
-            parts["landmarks"].append(z["landmarks"][found])
-            parts["identity"].append(np.asarray(ident)[found])
-            parts["expression"].append(z["coef_expression"][found])
-            parts["blendshapes"].append(z["blendshapes"][found])
-            parts["clip"].append(np.full(int(found.sum()), i))
-            parts["frame"].append(np.flatnonzero(found))
-    if not parts["landmarks"]:
-        raise InputError(f"{root}: no prepared clips with fitted coefficients (run `talkrig prep` with a model)")
-    return {k: np.concatenate(v) for k, v in parts.items()}
-
-
 def synthetic_pairs(model, n: int, seed: int = 0, expression_pool: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """``n`` training pairs drawn from the model itself: random identity (0.8 std, within the
     model's bounds), expression (half from ``expression_pool`` rows, e.g. tracked frames, plus
     noise; half random sparse blendshapes or PCA draws), head pose (yaw +-35, pitch +-20, roll
     +-11 degrees) and distance, the 478 MediaPipe-correspondence points projected through a
     pinhole camera as the fit projects them, with 0.3% landmark noise. Same keys as
-    :func:`load_prepared` (``clip`` = -1). A few hundred tracked frames of one person teach the
+    :func:`~talkrig.data_prep.dataset.load_prepared` (``clip`` = -1). A few hundred tracked frames of one person teach the
     net that person; these teach it the model."""
     from talkrig.model.rotation import euler_to_matrix
     from talkrig.recon.context import model_context
@@ -190,7 +160,7 @@ def train_regressor(data: dict[str, np.ndarray], model, steps: int = 2000, batch
                     lr: float = 1e-3, hidden: int = 256, seed: int = 0,
                     net: CoeffRegressor | None = None, progress=None,
                     synthetic: int = 20000) -> tuple[CoeffRegressor, list[float]]:
-    """Fit a :class:`CoeffRegressor` to ``data`` (see :func:`load_prepared`) with Adam.
+    """Fit a :class:`CoeffRegressor` to ``data`` (see :func:`~talkrig.data_prep.dataset.load_prepared`) with Adam.
 
     ``synthetic`` pairs from :func:`synthetic_pairs` (expressions seeded from ``data``) are
     mixed in, half of every batch, so the net learns the model and not only the people in
