@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from talkrig.animate.phonemes import BILABIALS
+from talkrig.animate.phonemes import BILABIALS, SIL
+from talkrig.animate.pipeline import audio_pauses
 from talkrig.model.arkit import ARKIT_52
 
 CLOSED_GAP_CM = 0.2  # 2 mm between the inner lip lines
@@ -142,11 +143,25 @@ def edit_pairs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
 def boundary_accuracy(reference: list, aligned: list, tol: float = 0.05) -> float:
     """Share of the reference's non-pause phones whose counterpart in ``aligned`` (minimum
     edit-distance pairing of the label sequences) starts within ``tol`` seconds."""
-    from talkrig.animate.phonemes import SIL
-
     ref = [(a, p) for a, _, p in reference if p != SIL]
     hyp = [(a, p) for a, _, p in aligned if p != SIL]
     if not ref:
         return float("nan")
     pairs = edit_pairs([p for _, p in ref], [p for _, p in hyp])
     return sum(abs(ref[i][0] - hyp[j][0]) <= tol for i, j in pairs) / len(ref)
+
+
+def self_checks(anim, model) -> dict[str, float]:
+    """Cheap checks of an animation on the model's geometry (no video decoding): share of
+    frames with closed lips inside pauses >= 150 ms, share of p/b/m with a closed frame, and
+    Pearson r of jaw opening against loudness. ``talkrig eval`` measures the same on pixels."""
+    # pauses as the speech timeline has them (TTS events or alignment); a stop consonant's
+    # silent closure is not a pause
+    pauses = [(a, b) for a, b, p in anim.phonemes if p == SIL and b - a >= 0.15]
+    if not anim.phonemes:
+        pauses = audio_pauses(anim.audio)
+    closed = mouth_closed(anim.expression, model)
+    pause, _ = pause_closure(closed, pauses, anim.fps)
+    pbm, _ = bilabial_closure(closed, anim.phonemes, anim.fps)
+    r = jaw_loudness_r(anim.expression, anim.audio, anim.fps, anim.sample_rate)
+    return {"closed_in_pauses": pause, "closed_on_pbm": pbm, "jaw_loudness_r": r}

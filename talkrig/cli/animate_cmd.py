@@ -6,6 +6,9 @@ from pathlib import Path
 
 import typer
 
+from talkrig import api
+from talkrig.errors import InputError
+
 
 def animate(
     out: Path = typer.Option(..., "-o", "--out", help="Output animation (.npz)."),
@@ -28,9 +31,6 @@ def animate(
 ) -> None:
     """Turn text or speech into expression (ARKit-52), head-pose and eye curves at the video
     frame rate, with the audio, saved as an .npz Animation."""
-    from talkrig.animate import animate as run
-    from talkrig.errors import InputError
-
     if (text is None) == (audio is None):
         raise InputError("give exactly one of --text or --audio")
     if transcript is not None and audio is None:
@@ -40,23 +40,17 @@ def animate(
         if not tpath.is_file():
             raise InputError(f"transcript file not found: {tpath}")
         transcript = tpath.read_text(encoding="utf-8", errors="replace")
-    from talkrig.io.files import check_output, same_file
-
     sources = (audio, checkpoint, Path(pose) if pose.lower().endswith(".csv") else None)
-    check_output(out, (".npz",), inputs=sources)
+    api.check_output(out, (".npz",), inputs=sources)
     if plot is not None:
-        check_output(plot, (".png",), inputs=sources, what="--plot")
-        if same_file(plot, out):
+        api.check_output(plot, (".png",), inputs=sources, what="--plot")
+        if api.same_file(plot, out):
             raise InputError("--plot and -o name the same file")
     pose_arg: str | Path = Path(pose) if pose.lower().endswith(".csv") else pose
-    anim = run(text, audio=audio, transcript=transcript, emotion=emotion, intensity=intensity,
-               pose=pose_arg, seed=seed, fps=fps, voice=voice, rate=rate, engine=engine,
-               checkpoint=checkpoint, emotional_voice=not neutral_voice)
-    anim.save(out)
-    if plot is not None:
-        from talkrig.animate.plot import plot_curves
-
-        plot_curves(anim, plot)
+    anim = api.animate(text, audio=audio, transcript=transcript, emotion=emotion, intensity=intensity,
+                       pose=pose_arg, seed=seed, fps=fps, voice=voice, rate=rate, engine=engine,
+                       checkpoint=checkpoint, emotional_voice=not neutral_voice)
+    api.save_animation(anim, out, plot)
     typer.echo(f"{anim.n_frames} frames at {anim.fps:g} fps ({anim.duration:.2f} s, "
                f"{len(anim.phonemes)} phones, timings: {anim.metadata.get('timings')}) -> {out}")
 

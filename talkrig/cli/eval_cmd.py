@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from talkrig import api
+
 
 def eval_command(
     generated: Path = typer.Argument(..., help="Generated video (.mp4 or anything FFmpeg reads)."),
@@ -30,23 +32,17 @@ def eval_command(
     """Measure a generated talking-face video: image quality against a reference (PSNR,
     SSIM, VMAF, landmark distances, FID), sharpness and flicker, lip sync, emotion and
     identity checks."""
-    from talkrig.eval.evaluate import check_inputs, evaluate, print_report
-
-    check_inputs(generated, reference, source)
+    api.check_eval_inputs(generated, reference, source)
     if json_out is not None:  # before the evaluation, not after it
-        from talkrig.io.files import check_output
-
-        check_output(json_out, (".json",), inputs=(generated, reference, source), what="--json")
+        api.check_output(json_out, (".json",), inputs=(generated, reference, source), what="--json")
     if emotion is not None:
-        from talkrig.animate.emotion import parse_schedule
-
-        parse_schedule(emotion, 1.0)
+        api.check_emotion(emotion, 1.0)
     if text is not None and Path(text).suffix == ".txt" and Path(text).is_file():
         text = Path(text).read_text()
-    rep = evaluate(generated, reference=reference, source=source, text=text, emotion=emotion,
+    rep = api.evaluate(generated, reference=reference, source=source, text=text, emotion=emotion,
                    syncnet=syncnet, inception=inception, use_vmaf=not no_vmaf,
                    cpbd_every=cpbd_every)
-    print_report(rep)
+    api.print_eval_report(rep)
     if json_out is not None:
         rep.save_json(json_out)
 

@@ -14,7 +14,8 @@ import sys
 
 import typer
 
-from talkrig.errors import Terminated
+from talkrig import api
+from talkrig.errors import TalkrigError, Terminated
 
 app = typer.Typer(name="talkrig", help="Emotional talking-face generation on a 3D morphable model.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -39,9 +40,7 @@ _register_all()
 
 
 def _raise_terminated(signum, _frame) -> None:
-    from talkrig.io import stop
-
-    stop.request(signum)  # kept, in case the exception lands in a __del__ and is swallowed
+    api.request_stop(signum)  # kept, in case the exception lands in a __del__ and is swallowed
     raise Terminated(signum)
 
 
@@ -54,9 +53,7 @@ def _quiet_swallowed_stops(info) -> None:
 
 
 def _raise_interrupted(signum, _frame) -> None:
-    from talkrig.io import stop
-
-    stop.request(signum)
+    api.request_stop(signum)
     raise KeyboardInterrupt
 
 
@@ -70,10 +67,8 @@ def _os_error_message(exc: OSError) -> str:
     it happened on (the output, not its temporary file) when known."""
     import errno
 
-    from talkrig.io.files import part_target
-
     where = str(exc.filename or "")
-    if where and (target := part_target(where)) is not None:
+    if where and (target := api.part_target(where)) is not None:
         where = str(target)  # name the output being written, not its temporary file
     reason = exc.strerror or _one_line(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -109,8 +104,6 @@ def main(argv: list[str] | None = None) -> int:
     bugs), ``talkrig: interrupted`` (130) or ``talkrig: terminated`` (128 + signal).
     ``TALKRIG_DEBUG=1`` shows tracebacks instead.
     """
-    from talkrig.errors import TalkrigError
-
     debug = bool(os.environ.get("TALKRIG_DEBUG"))
     _show_warnings()
     try:
@@ -179,6 +172,11 @@ def run() -> None:
     """The `talkrig` command: SIGTERM and SIGHUP end it like Ctrl-C (cleanly, one line), and
     stderr carries only talkrig's own lines (:func:`_quiet_native_stderr`)."""
     import signal
+
+    # torch and numba both run OpenMP thread pools; with the default (active) wait policy the
+    # idle pool spins while the other works, which cost the frame loop 3x on a 2-core CPU. The
+    # process owner sets it, before torch loads; a user's own choice wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _raise_terminated)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from talkrig import api
+
 
 def prep(
     input_path: Path = typer.Argument(..., metavar="INPUT", help="Folder of videos (searched recursively) or one video."),
@@ -22,20 +24,9 @@ def prep(
 ) -> None:
     """Preprocess talking-face videos into per-clip shards (landmarks, ARKit scores, 3DMM
     coefficients, aligned crops, 16 kHz audio, log-mel) and a manifest.jsonl."""
-    from talkrig.data_prep.engine import prepare
-    from talkrig.data_prep.process import PrepConfig
-    from talkrig.errors import InputError
-
-    if workers < 0:
-        raise InputError(f"--workers must be 0 (one per CPU core) or more, got {workers}")
-    if crop_size < 0 or (crop_size and crop_size < 32):
-        raise InputError(f"--crop-size must be 0 or at least 32, got {crop_size}")
-    if not 0.0 <= min_face_fraction <= 1.0:
-        raise InputError(f"--min-face-fraction must be in [0, 1], got {min_face_fraction}")
-    cfg = PrepConfig(crop_size=crop_size, min_face_fraction=min_face_fraction,
-                     model=None if model.lower() == "none" else model)
-    s = prepare(input_path, out, layout=layout, workers=workers or None, engine=engine, config=cfg,
-                retry_errors=retry_errors, progress=progress, ray_address=ray_address)
+    s = api.prepare(input_path, out, layout=layout, workers=workers, engine=engine, ray_address=ray_address,
+                    model=model, crop_size=crop_size, min_face_fraction=min_face_fraction,
+                    retry_errors=retry_errors, progress=progress)
     ok = sum(r["status"] == "ok" for r in s.rows)
     fps = s.frames / s.seconds if s.seconds > 0 else 0.0
     typer.echo(f"{s.total} clips: {s.skipped} already done, {s.processed} processed "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from talkrig import api
 from talkrig.errors import InputError
 
 
@@ -28,37 +29,18 @@ def recon(
     init: Path | None = typer.Option(None, "--init", help="learned fit initialiser (.safetensors from train-recon-init)"),
 ) -> None:
     """Fit the face model to PHOTO and save the reconstruction."""
-    from talkrig.recon.api import reconstruct
-
-    from talkrig.io.files import check_output, same_file
-
-    check_output(output, (".npz",), inputs=(photo, init))
+    api.check_output(output, (".npz",), inputs=(photo, init))
     outputs = [output]
     for p, suffix, what in ((mesh, ".obj", "--mesh"), (overlay, ".png", "--overlay"), (texture, ".png", "--texture")):
         if p is not None:
-            check_output(p, (suffix,), inputs=(photo, init), what=what)
-            if any(same_file(p, q) for q in outputs):
+            api.check_output(p, (suffix,), inputs=(photo, init), what=what)
+            if any(api.same_file(p, q) for q in outputs):
                 raise InputError(f"{what} {p} is already another output of this command")
             outputs.append(p)
-    from talkrig.recon.fit import FitSettings
-
-    settings = FitSettings.tight() if tight else FitSettings()
-    rec = reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight,
-                      settings=settings, landmarks68=landmarks68, initializer=init)
+    rec = api.reconstruct(photo, model, face_index=face_index, texture_size=texture_size, delight=delight,
+                          tight=tight, landmarks68=landmarks68, initializer=init)
     rec.save(output)
-    if texture is not None:
-        from talkrig.io.image import save_image
-
-        save_image(texture, rec.texture)
-    if mesh is not None:
-        from talkrig.recon.export import write_obj
-
-        write_obj(mesh, rec)
-    if overlay is not None:
-        from talkrig.io.image import save_image
-        from talkrig.recon.export import overlay_picture
-
-        save_image(overlay, overlay_picture(rec))
+    api.save_reconstruction_extras(rec, mesh=mesh, overlay=overlay, texture=texture)
     s = rec.meta["seconds"]["total"]
     typer.echo(f"{output}: model {rec.model_name}, fit error {rec.meta['fit_rms_px']:.1f} px, "
                f"68 points from {rec.meta['landmarks68']}, {s:.2f} s")
@@ -74,25 +56,16 @@ def train_recon_init(
                                   help="pairs drawn from the face model itself, mixed into every batch"),
 ) -> None:
     """Train the small landmark -> coefficient regressor that starts `recon --init` fits."""
-    from talkrig.model.registry import load_model
-    from talkrig.recon.regressor import load_prepared, train_regressor
-
-    from talkrig.io.files import check_output
-
-    check_output(out, (".safetensors",), inputs=(data,))
-    data_arrays = load_prepared(data)
-    m = load_model(model)
-    if data_arrays["identity"].shape[1] != m.n_identity or data_arrays["expression"].shape[1] != m.n_expression:
-        raise InputError(f"{data} was fitted with another face model than {model!r}")
 
     def show(step: int, total: int, loss: float) -> None:
         if step == 1 or step % max(total // 10, 1) == 0 or step == total:
             typer.echo(f"step {step:6d}/{total}  loss {loss:.5f}")
 
-    typer.echo(f"train-recon-init: {len(data_arrays['landmarks'])} frames from "
-               f"{len(set(data_arrays['clip'].tolist()))} clips, model {m.name}")
-    net, _ = train_regressor(data_arrays, m, steps=steps, hidden=hidden, progress=show, synthetic=synthetic)
-    net.save(out)
+    def started(run: api.RegressorRun) -> None:
+        typer.echo(f"train-recon-init: {run.frames} frames from {run.clips} clips, model {run.model}")
+
+    api.train_recon_init(data, out, model=model, steps=steps, hidden=hidden, synthetic=synthetic,
+                         progress=show, on_start=started)
     typer.echo(f"train-recon-init: wrote {out}")
 
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from talkrig.errors import InputError
+from talkrig import api
 
 
 def render(
@@ -38,40 +38,9 @@ def render(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar or report."),
 ) -> None:
     """Render a talking-head MP4 (H.264 + AAC) from one photo."""
-    from talkrig import api
-
-    from talkrig.io.files import check_output
-
-    check_output(output, (".mp4",), inputs=(photo, audio, refiner))  # fail before any work
-    if (text is None) == (audio is None):
-        raise InputError("give exactly one of --text or --audio")
-    if size not in api.SIZES:
-        raise InputError(f"--size must be one of 256, 512, 1024 (got {size})")
-    if fps not in (25.0, 30.0):
-        raise InputError(f"--fps must be 25 or 30 (got {fps:g})")
-    if text is not None and not text.strip():
-        raise InputError("--text is empty")
-    if face_index < 0:
-        raise InputError(f"--face-index must be 0 (the largest face) or more, got {face_index}")
-    if text is not None:
-        from talkrig.animate.tts import choose_voice, prepare_text
-
-        if not any(ch.isalnum() for ch in prepare_text(text)):
-            raise InputError("--text has nothing to speak (only symbols, emoji or markup)")
-        choose_voice(prepare_text(text), voice)  # a voice that cannot read the text fails now
-    if audio is not None and not audio.is_file():
-        raise InputError(f"audio file not found: {audio}")
-    if not photo.is_file():
-        raise InputError(f"photo not found: {photo}")
-    if refiner is not None and not refiner.is_file():
-        raise InputError(f"refiner checkpoint not found: {refiner}")
-    from talkrig.animate.emotion import parse_schedule
-
-    parse_schedule(emotion, intensity)  # fail on a bad emotion before the slow steps
-    from talkrig.animate.head import STYLES
-
-    if not pose.lower().endswith(".csv") and pose not in STYLES:
-        raise InputError(f"unknown pose style {pose!r} (choose from {', '.join(STYLES)} or a CSV file)")
+    api.check_render_request(photo, output, text=text, audio=audio, emotion=emotion, intensity=intensity,
+                             pose=pose, size=size, fps=fps, voice=voice, face_index=face_index,
+                             refiner=refiner)  # fail before any work
     ui = _Reporter(quiet)
     with ui.stage("reconstructing the face"):
         recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
@@ -105,13 +74,11 @@ class _Reporter:
 
         from rich.console import Console
 
-        from talkrig.io.progress import is_terminal
-
         self.quiet = quiet
         self.err = Console(stderr=True, quiet=quiet)
         self.out = Console(quiet=quiet, soft_wrap=True)
         # rich calls FORCE_COLOR a terminal; live bars need a real one
-        self.live = self.err.is_terminal and is_terminal(sys.stderr)
+        self.live = self.err.is_terminal and api.is_terminal(sys.stderr)
 
     def stage(self, text: str):
         import contextlib
@@ -136,9 +103,7 @@ class _Reporter:
 
         @contextlib.contextmanager
         def plain_lines():
-            from talkrig.io.progress import PlainProgress
-
-            lines = PlainProgress(label, total, unit)
+            lines = api.PlainProgress(label, total, unit)
             yield (lambda done, _total: lines.update(done)) if not self.quiet else None
 
         return live_bar() if self.live else plain_lines()
@@ -147,10 +112,8 @@ class _Reporter:
 def _print_checks(console, output: Path, emotion: str, text: str | None, photo: Path) -> None:
     """Measure the written video. The video is the result: a failing check is reported as a
     warning and never turns a written file into a failed command."""
-    from talkrig.eval.evaluate import print_no_reference_checks
-
     try:
-        print_no_reference_checks(output, console, emotion=emotion.split("@")[0].split(",")[0]
+        api.print_video_checks(output, console, emotion=emotion.split("@")[0].split(",")[0]
                                   if "@" not in emotion else None, text=text, source=photo)
     except Exception as exc:  # noqa: BLE001
         import logging
@@ -176,37 +139,9 @@ def edit(
     landmarks68: str = typer.Option("mediapipe", "--landmarks68", help="Fit targets: mediapipe or dlib (extra)."),
 ) -> None:
     """Edit one photo: change its emotion, expression or head pose."""
-    from PIL import Image
-
-    from talkrig import api
-    from talkrig.io.files import atomic_path
-
-    import math
-
-    from talkrig.io.files import check_output
-
-    check_output(output, (".png", ".jpg", ".jpeg"), inputs=(photo,))
-    if size not in api.SIZES:
-        raise InputError(f"--size must be one of 256, 512, 1024 (got {size})")
-    if face_index < 0:
-        raise InputError(f"--face-index must be 0 (the largest face) or more, got {face_index}")
-    for name, deg, limit in (("--yaw", yaw, 90), ("--pitch", pitch, 90), ("--roll", roll, 180)):
-        if not (math.isfinite(deg) and abs(deg) <= limit):
-            raise InputError(f"{name} must be a number of degrees within -{limit}..{limit}, got {deg}")
-    from talkrig.cli.model_cmd import parse_weights
-
-    weights = parse_weights(expression, "expression", 0.0, 1.0)
-    if emotion is not None:
-        from talkrig.animate.emotion import parse_mix
-
-        parse_mix(emotion, intensity)
-    if not photo.is_file():
-        raise InputError(f"photo not found: {photo}")
-    recon = api.reconstruct(photo, model=model, face_index=face_index, landmarks68=landmarks68)
-    img = api.render_image(recon, model=model, size=size, emotion=emotion, intensity=intensity,
-                           expression=weights, yaw=yaw, pitch=pitch, roll=roll)
-    with atomic_path(output) as tmp:
-        Image.fromarray(img).save(tmp, format="PNG" if output.suffix.lower() == ".png" else "JPEG")
+    api.edit_photo(photo, output, emotion=emotion, intensity=intensity, expression=expression, yaw=yaw,
+                   pitch=pitch, roll=roll, size=size, model=model, face_index=face_index,
+                   landmarks68=landmarks68)
 
 
 def register(app: typer.Typer) -> None:

@@ -38,17 +38,20 @@ def judge_emotion_renders(recon, text: str, emotions=EMOTIONS, intensity: float 
                           seed: int = 1, judge: EmotionJudge | None = None) -> list[RenderVerdict]:
     """Render ``text`` in every one of ``emotions`` on ``recon`` (speaking, natural head motion)
     and judge each against the neutral render (neutral itself against the photo)."""
-    import talkrig
-    from talkrig import api
+    from talkrig.animate import animate
     from talkrig.eval.track import track_frames
+    from talkrig.model import load_model
+    from talkrig.synth.frames import TalkingHeadRenderer
 
     judge = judge or EmotionJudge.load()
+    model = load_model(recon.model_name)
+    renderer = TalkingHeadRenderer(model, recon, size=size)
 
     def render(emotion: str):
         t0 = time.perf_counter()
-        anim = talkrig.animate(text=text, emotion=emotion, intensity=intensity if emotion != "neutral" else 1.0,
-                               pose="natural", seed=seed)
-        frames = list(api.render_frames(recon, anim, size=size))
+        anim = animate(text=text, emotion=emotion, intensity=intensity if emotion != "neutral" else 1.0,
+                       pose="natural", seed=seed)
+        frames = list(renderer.iter_frames(anim.to_coefficients(model, recon.neutral_coeffs())))
         seconds = time.perf_counter() - t0
         return clip_features(track_frames(frames, anim.fps).blendshapes), seconds, len(frames)
 

@@ -98,10 +98,8 @@ class _Worker:
     """One child interpreter and its two pipes."""
 
     def __init__(self, initializer: Callable | None, initargs: Sequence):
-        import talkrig
-
         env = dict(os.environ)
-        root = os.path.dirname(os.path.dirname(os.path.abspath(talkrig.__file__)))
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # above talkrig/
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
         # Own session: a terminal's Ctrl-C reaches the parent only (a worker still importing
         # numpy would print a KeyboardInterrupt traceback); the parent ends its workers. Their

@@ -74,6 +74,12 @@ class Reconstruction:
         ``size x size`` pixels; paste such a render back at ``box`` scaled by ``box side / size``."""
         return crop_camera(self.camera, self.crop if box is None else box, size)
 
+    def neutral_coeffs(self) -> Coefficients:
+        """The photo's coefficients with a neutral expression: animations set the whole
+        expression, so a photo with an open or smiling mouth still closes its lips in pauses."""
+        c = self.coeffs
+        return c.replace(expression=torch.zeros_like(c.expression))
+
     @property
     def blendshape_dict(self) -> dict[str, float]:
         return {n: float(v) for n, v in zip(ARKIT_52, self.blendshapes)}
