@@ -18,6 +18,8 @@ import dataclasses
 import os
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the talkrig command does
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,7 +48,7 @@ def main() -> None:
     print(f"{'emotion':8s} {'photo':28s} {'gap raw':>8s} {'gap cal':>8s}   {'MediaPipe raw 0/.5/1':>22s}   "
           f"{'MediaPipe cal 0/.5/1':>22s}")
     for emotion in ("neutral", "happy"):
-        line = talkrig.animate(text="Hello there.", emotion=emotion, pose="still", seed=0)
+        line = talkrig.api.animate(text="Hello there.", emotion=emotion, pose="still", seed=0)
         for photo in photos:
             rec = talkrig.reconstruct(photo)
             model = talkrig.load_model(rec.model_name)

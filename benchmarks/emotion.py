@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the talkrig command does
+
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]

@@ -12,6 +12,8 @@ import tarfile
 import tempfile
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the talkrig command does
+
 import numpy as np
 
 

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the talkrig command does
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the talkrig command does
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -48,9 +51,9 @@ def run_once(photo: Path, text: str, size: int, out: Path, naive: bool) -> dict:
     from talkrig.synth.frames import TalkingHeadRenderer
 
     t0 = time.perf_counter()
-    recon = talkrig.reconstruct(photo)
+    recon = api.reconstruct(photo)
     t1 = time.perf_counter()
-    anim = talkrig.animate(text=text, emotion="happy", seed=0)
+    anim = api.animate(text=text, emotion="happy", seed=0)
     t2 = time.perf_counter()
     model = talkrig.load_model(recon.model_name)
     coeffs = anim.to_coefficients(model, api.neutral_base(recon))
@@ -88,7 +91,6 @@ def main() -> None:
     ap.add_argument("--skip-naive", action="store_true")
     args = ap.parse_args()
 
-    import talkrig  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads)
     import torch
 
     text = text_for(args.seconds)

@@ -50,9 +50,9 @@ def main() -> None:
     anims = {}
     for name, f, transcript in real_clips(args.shared):
         emotion = next((e for e in ("angry", "happy") if f"_{e}_" in f.name), "neutral")
-        anims[name] = talkrig.animate(audio=f, transcript=transcript, emotion=emotion, seed=0)
+        anims[name] = talkrig.api.animate(audio=f, transcript=transcript, emotion=emotion, seed=0)
     for emo, line in EMOTION_LINES.items():
-        anims[f"tts_{emo}"] = talkrig.animate(text=line, emotion=emo, seed=0)
+        anims[f"tts_{emo}"] = talkrig.api.animate(text=line, emotion=emo, seed=0)
     photos = [p for p in sorted(photo_dir.iterdir()) if p.suffix.lower() in (".jpg", ".png")]
     if args.photos:
         photos = [p for p in photos if p.name in args.photos]

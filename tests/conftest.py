@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# The test process owns its thread pools, as the talkrig command does (docs/architecture.md):
+# idle OpenMP pools of torch and numba must not spin against each other.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TALKRIG_SHARED", REPO.parent / "shared"))
 

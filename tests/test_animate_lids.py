@@ -69,7 +69,7 @@ def test_closing_weight_follows_the_rest_of_the_expression(model):
 def test_animation_blinks_are_calibrated_in_to_coefficients(model):
     import talkrig
 
-    anim = talkrig.animate(text="Blink while I talk for a little while, please.", seed=3)
+    anim = talkrig.api.animate(text="Blink while I talk for a little while, please.", seed=3)
     blink = anim.channel("eyeBlinkLeft")
     assert blink.max() > 0.9  # the procedural blink closes fully at least once
     base = Coefficients.zeros(model.n_identity, model.n_expression, model.n_albedo, frames=1)

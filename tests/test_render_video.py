@@ -30,7 +30,7 @@ def recon():
 def short_anim():
     import talkrig
 
-    return talkrig.animate(text="Hello, my name is Bob.", emotion="happy", pose="natural", seed=1)
+    return talkrig.api.animate(text="Hello, my name is Bob.", emotion="happy", pose="natural", seed=1)
 
 
 def test_render_video_decodes_with_audio_in_sync(tmp_path, recon, short_anim):
@@ -56,7 +56,7 @@ def test_still_pose_does_not_flicker_outside_face(recon):
     import talkrig
     from talkrig.synth.frames import TalkingHeadRenderer
 
-    anim = talkrig.animate(text="Peter picked a pepper.", pose="still", seed=0)
+    anim = talkrig.api.animate(text="Peter picked a pepper.", pose="still", seed=0)
     model = talkrig.load_model(recon.model_name)
     r = TalkingHeadRenderer(model, recon, size=256)
     frames = np.stack(list(r.iter_frames(anim.to_coefficients(model, talkrig.api.neutral_base(recon)))))
@@ -209,7 +209,7 @@ def test_landmarker_sees_the_rendered_eyes_close_in_a_blink(recon):
     from talkrig.recon.landmarker import shared_landmarker
     from talkrig.synth.frames import TalkingHeadRenderer
 
-    anim = talkrig.animate(text="Hello there.", pose="still", seed=0)
+    anim = talkrig.api.animate(text="Hello there.", pose="still", seed=0)
     expr = np.repeat(anim.expression[:1], 2, 0)
     for side in ("Left", "Right"):
         expr[:, ARKIT_52.index(f"eyeWide{side}")] = 0.0

@@ -1,7 +1,9 @@
 """Speech -> facial motion: ARKit-52 expression, head pose and eye curves at the video rate.
 
-    anim = talkrig.animate(text="Hello there.", emotion="happy", intensity=0.8)
-    anim = talkrig.animate(audio="speech.wav", transcript="hello there", pose="calm")
+    from talkrig import api
+
+    anim = api.animate(text="Hello there.", emotion="happy", intensity=0.8)
+    anim = api.animate(audio="speech.wav", transcript="hello there", pose="calm")
     anim.save("anim.npz")
 
 Stages: :mod:`.tts` (espeak-ng with phoneme events) or :mod:`.align` (pocketsphinx alignment /
@@ -68,14 +70,3 @@ def animate(text: str | None = None, *, audio: str | Path | np.ndarray | None = 
 
         return apply_predictor(anim, checkpoint)
     raise InputError(f"unknown animation engine {engine!r} (rules or learned)")
-
-
-class _CallablePackage(__import__("types").ModuleType):
-    """Lets ``talkrig.animate(...)`` call :func:`animate` while ``talkrig.animate`` stays the
-    package (the design's API names the function after its stage)."""
-
-    def __call__(self, *args, **kwargs) -> Animation:
-        return animate(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallablePackage
