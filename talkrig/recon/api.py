@@ -7,6 +7,7 @@ skin mask -> lighting + albedo (least squares over skin vertices) -> UV texture 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,7 +15,9 @@ import torch
 from talkrig.errors import InputError
 from talkrig.io.image import load_image
 from talkrig.model.arkit import ARKIT_52
+from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
+from talkrig.recon.context import ModelContext, model_context
 from talkrig.recon.contour import contour_landmarks
 from talkrig.recon.fit import ContourFit, FitSettings, arkit_init, default_focal, fit_landmarks
 from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, shared_landmarker
@@ -22,7 +25,6 @@ from talkrig.recon.photometric import area_colours, depth_buffer, fit_albedo_lig
 from talkrig.recon.reconstruction import Reconstruction
 from talkrig.recon.skin import skin_mask
 from talkrig.recon.texture import auto_texture_size, extract_texture, photo_texel_size
-from talkrig.recon.context import model_context
 from talkrig.render.camera import Camera
 
 
@@ -85,47 +87,108 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
     t0 = time.perf_counter()
     label = name or (str(image) if isinstance(image, (str,)) or hasattr(image, "__fspath__") else "image")
     img = load_image(image, name=label, max_side=MAX_PHOTO_SIDE)
-    h, w = img.shape[:2]
-    if texture_size is not None and not 16 <= texture_size <= 4096:
-        raise InputError(f"texture size must be between 16 and 4096, got {texture_size}")
-    if landmarks68 not in ("mediapipe", "dlib"):
-        raise InputError(f"landmarks68 must be 'mediapipe' or 'dlib', got {landmarks68!r}")
+    _check_options(texture_size, landmarks68)
     dlib68 = None
     if landmarks68 == "dlib":
         from talkrig.recon.dlib68 import shared_dlib68
 
         dlib68 = shared_dlib68()  # before the fit work: a missing extra fails fast
     ctx = model_context(model)
-    m = ctx.model
+    initializer = _load_initializer(initializer, ctx.model)
+    t1 = time.perf_counter()
+    if detection is None:
+        detection = (landmarker or shared_landmarker()).detect_one(img, face_index, name=label)
+    if dlib68 is not None:
+        detection = dlib68.refine(img, detection)
+    t2 = time.perf_counter()
+    camera = Camera(default_focal(img.shape[1], img.shape[0]), img.shape[1], img.shape[0])
+    coeffs, info = _fit_shape(ctx, detection, camera, settings or FitSettings(), initializer)
+    t3 = time.perf_counter()
+    colour = _fit_colour(ctx, img, detection, coeffs, camera, refine_steps)
+    t4 = time.perf_counter()
+    tex, tex_mask = _texture(ctx, img, colour, texture_size, delight)
+    t5 = time.perf_counter()
+
+    meta = {
+        "fit_rms_px": info["rms_px"], "face_size_px": info["face_size_px"],
+        "skin_vertices": int(colour.obs.skin.sum()), "visible_vertices": int(colour.obs.visible.sum()),
+        "delight": bool(delight), "face_index": int(face_index),
+        "model_source": str(model) if isinstance(model, str) else ctx.model.name,
+        "refine_loss": colour.refine_info["loss"] if colour.refine_info else None,
+        "landmarks68": "mediapipe" if detection.ibug68 is None else str(landmarks68),
+        "fit_start": "regressor" if initializer is not None else "mean",
+        "fit_iterations": int(info["iterations"]),
+        "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
+                    "texture": t5 - t4, "total": t5 - t0},
+    }
+    return Reconstruction(
+        image=img, coeffs=colour.coeffs.detach(), camera=camera, texture=tex, texture_mask=tex_mask,
+        landmarks478=detection.points.astype(np.float32), landmarks68=detection.landmarks68.astype(np.float32),
+        blendshapes=detection.blendshape_vector(ARKIT_52), bbox=np.asarray(detection.bbox, np.float32),
+        crop=square_crop(detection.bbox), model_name=ctx.model.name, skin_mask=colour.skin,
+        vertex_colors=colour.vertex_albedo, meta=meta)
+
+
+def _check_options(texture_size: int | None, landmarks68: str) -> None:
+    if texture_size is not None and not 16 <= texture_size <= 4096:
+        raise InputError(f"texture size must be between 16 and 4096, got {texture_size}")
+    if landmarks68 not in ("mediapipe", "dlib"):
+        raise InputError(f"landmarks68 must be 'mediapipe' or 'dlib', got {landmarks68!r}")
+
+
+def _load_initializer(initializer, model: MorphableModel):
+    """A :class:`~talkrig.recon.regressor.CoeffRegressor` (loaded from a checkpoint path) that
+    fits ``model``, or None."""
     if initializer is not None and not hasattr(initializer, "predict"):
         from talkrig.recon.regressor import CoeffRegressor
 
         initializer = CoeffRegressor.load(initializer)
     if initializer is not None:
-        initializer.check_model(m)
-    t1 = time.perf_counter()
-    if detection is None:
-        lm = landmarker or shared_landmarker()
-        detection = lm.detect_one(img, face_index, name=label)
-    if dlib68 is not None:
-        detection = dlib68.refine(img, detection)
-    t2 = time.perf_counter()
+        initializer.check_model(model)
+    return initializer
 
-    camera = Camera(default_focal(w, h), w, h)
+
+def _fit_shape(ctx: ModelContext, detection: FaceDetection, camera: Camera, settings: FitSettings,
+               initializer) -> tuple[Coefficients, dict]:
+    """Pose, identity and expression from the detected landmarks (478 dense points, then the
+    68 iBUG points weighted by ``settings.ibug_weight``; the jaw rows follow the pose)."""
+    m = ctx.model
     target = detection.points.astype(np.float64)
     if ctx.surface.mean.shape[0] > 478:
         target = np.concatenate([target, detection.landmarks68])
-    settings = settings or FitSettings()
     weights = ctx.weights.copy()
     weights[478:] *= settings.ibug_weight  # the model's 68 landmark vertices vs. the detector's 68
     contour = None
     if settings.dynamic_contour and ctx.contour is not None and len(target) > 478:
         contour = ContourFit(ctx.contour, ctx.contour_surface, 478 + ctx.contour.landmarks)
     start = initializer.predict(detection.landmarks) if initializer is not None else None
-    coeffs, info = fit_landmarks(m, ctx.surface, target, weights, camera, arkit_init(m, detection.blendshapes),
-                                 settings, contour, start=start)
-    t3 = time.perf_counter()
+    return fit_landmarks(m, ctx.surface, target, weights, camera, arkit_init(m, detection.blendshapes),
+                         settings, contour, start=start)
 
+
+@dataclass
+class _Colour:
+    """The photometric step's result: coefficients with light and albedo, and what the texture
+    step reuses (posed geometry, depth buffer, skin mask, vertex albedo)."""
+
+    coeffs: Coefficients
+    gamma: np.ndarray
+    vertex_albedo: np.ndarray
+    obs: object
+    skin: np.ndarray
+    posed: np.ndarray
+    normals: np.ndarray
+    pix: np.ndarray
+    zbuf: np.ndarray
+    refine_info: dict | None
+
+
+def _fit_colour(ctx: ModelContext, img: np.ndarray, detection: FaceDetection, coeffs: Coefficients,
+                camera: Camera, refine_steps: int) -> _Colour:
+    """SH lighting and albedo by least squares over the visible skin vertices (area-weighted
+    photo colours), then optionally ``refine_steps`` of photometric refinement."""
+    m = ctx.model
+    h, w = img.shape[:2]
     posed, normals, pix = posed_geometry(m, coeffs, camera)
     skin = skin_mask(img, detection.points)
     zbuf = depth_buffer(pix, ctx.render_faces, h, w)
@@ -147,38 +210,23 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         gamma = coeffs.lighting[0].numpy()
         posed, normals, pix = posed_geometry(m, coeffs, camera)
         zbuf = depth_buffer(pix, ctx.render_faces, h, w)
-    t4 = time.perf_counter()
+    return _Colour(coeffs, gamma, vertex_albedo, obs, skin, posed, normals, pix, zbuf, refine_info)
 
+
+def _texture(ctx: ModelContext, img: np.ndarray, c: _Colour, texture_size: int | None,
+             delight: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The UV texture from the photo (``texture_size`` None: matched to the photo's own
+    resolution over the face) and its coverage mask."""
+    m = ctx.model
     if texture_size is None:
-        texel = photo_texel_size(pix, ctx.render_faces, m.uvs.cpu().numpy(),
+        texel = photo_texel_size(c.pix, ctx.render_faces, m.uvs.cpu().numpy(),
                                  m.uv_faces.cpu().numpy()[ctx.render_ids]) if len(m.uvs) else 0.0
         texture_size = auto_texture_size(texel)
-    if len(m.uvs):
-        tex, tex_mask = extract_texture(img, ctx.layout(texture_size), posed, pix, ctx.faces, normals,
-                                        vertex_albedo, gamma, ctx.depth_tol, delight=delight, zbuf=zbuf)
-    else:
-        tex = np.zeros((texture_size, texture_size, 3), np.uint8)
-        tex_mask = np.zeros((texture_size, texture_size), np.uint8)
-    t5 = time.perf_counter()
-
-    meta = {
-        "fit_rms_px": info["rms_px"], "face_size_px": info["face_size_px"],
-        "skin_vertices": int(obs.skin.sum()), "visible_vertices": int(obs.visible.sum()),
-        "delight": bool(delight), "face_index": int(face_index),
-        "model_source": str(model) if isinstance(model, str) else m.name,
-        "refine_loss": refine_info["loss"] if refine_info else None,
-        "landmarks68": "mediapipe" if detection.ibug68 is None else str(landmarks68),
-        "fit_start": "regressor" if initializer is not None else "mean",
-        "fit_iterations": int(info["iterations"]),
-        "seconds": {"load": t1 - t0, "detect": t2 - t1, "fit": t3 - t2, "photometric": t4 - t3,
-                    "texture": t5 - t4, "total": t5 - t0},
-    }
-    return Reconstruction(
-        image=img, coeffs=coeffs.detach(), camera=camera, texture=tex, texture_mask=tex_mask,
-        landmarks478=detection.points.astype(np.float32), landmarks68=detection.landmarks68.astype(np.float32),
-        blendshapes=detection.blendshape_vector(ARKIT_52), bbox=np.asarray(detection.bbox, np.float32),
-        crop=square_crop(detection.bbox), model_name=m.name, skin_mask=skin,
-        vertex_colors=vertex_albedo, meta=meta)
+    if not len(m.uvs):
+        return (np.zeros((texture_size, texture_size, 3), np.uint8),
+                np.zeros((texture_size, texture_size), np.uint8))
+    return extract_texture(img, ctx.layout(texture_size), c.posed, c.pix, ctx.faces, c.normals,
+                           c.vertex_albedo, c.gamma, ctx.depth_tol, delight=delight, zbuf=c.zbuf)
 
 
 def model_source(rec: Reconstruction) -> str:
