@@ -204,84 +204,154 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         ``iterations`` and ``cost`` (the final robust objective).
     """
     st = settings or FitSettings()
-    k_id, k_ex = model.n_identity, model.n_expression
-    tgt = np.asarray(target, np.float64)
-    wts = np.asarray(weights, np.float64)
-    wts = wts / wts.sum()
-    size = float(np.linalg.norm(tgt.max(0) - tgt.min(0)))
-    cx, cy = camera.principal
-    f = float(torch.as_tensor(camera.focal).reshape(-1)[0])
-    blend = bool(model.info.exp_is_blendshape)
-    id_bounds = (model.info.extra or {}).get("identity_bounds")  # e.g. MakeHuman targets in [-1, 1]
-    e0 = np.asarray(exp_init if exp_init is not None else np.zeros(k_ex), np.float64)
-
-    mean = surface.mean.double().numpy()
-    basis = torch.cat([surface.id_basis, surface.exp_basis]).double().numpy()  # (K, P, 3)
-    n_pts = len(mean)
-    idx = np.arange(n_pts)  # surface point matched to each target
-    if contour is not None:  # candidates appended after the fixed points
-        cs = contour.surface
-        mean = np.concatenate([mean, cs.mean.double().numpy()])
-        basis = np.concatenate([basis, torch.cat([cs.id_basis, cs.exp_basis]).double().numpy()], 1)
-    id_std = model.id_std.double().clamp(min=1e-8).numpy()
-    exp_std = model.exp_std.double().clamp(min=1e-8).numpy()
-    # optimise whitened identity z = id / std; expression as is (blendshapes) or whitened (PCA)
-    scale = np.concatenate([id_std, np.ones(k_ex) if blend else exp_std])
-    basis = basis * scale[:, None, None]
-    n_c = len(scale)
-    c = np.concatenate([np.zeros(k_id), e0 if blend else e0 / exp_std])
-    c_prior = np.concatenate([np.zeros(k_id), e0 if blend else np.zeros(k_ex)])
-    if start is not None:
-        s_id, s_ex = (np.asarray(v, np.float64).reshape(-1) for v in start)
-        s_ex = np.clip(s_ex, 0.0, 1.0) if blend else s_ex / exp_std
-        if id_bounds is not None:
-            s_id = np.clip(s_id, id_bounds[0], id_bounds[1])
-        c = np.concatenate([s_id / id_std, s_ex])
-    prior_w = np.concatenate([np.full(k_id, st.id_prior), np.full(k_ex, st.exp_prior)])
-    free = np.concatenate([np.full(k_id, st.fit_identity), np.full(k_ex, st.fit_expression)])
-    bflat = basis.reshape(n_c, -1)
-    basis_t = np.ascontiguousarray(basis.transpose(1, 2, 0))  # (P, 3, K)
-
-    p0 = mean + (c @ bflat).reshape(-1, 3)
-    ang0, t = initial_pose(p0[:n_pts], tgt, wts, camera)
+    prob = _LandmarkProblem.build(model, surface, target, weights, camera, exp_init, st, contour)
+    c = prob.start_coefficients(exp_init, start)
+    p0 = prob.mean + (c @ prob.bflat).reshape(-1, 3)
+    ang0, t = initial_pose(p0[:prob.n_pts], prob.tgt, prob.wts, camera)
     rot = euler_to_matrix(torch.as_tensor(ang0, dtype=torch.float64)).numpy()
     t = np.asarray(t, np.float64)
-    c_rob2 = (st.robust_scale * size) ** 2
 
-    def project_all(rot, t, c):
-        p = mean + (c @ bflat).reshape(-1, 3)
-        x = p @ rot.T + t
-        z = x[:, 2]
-        return np.stack([cx - f * x[:, 0] / z, cy + f * x[:, 1] / z], 1), p, x
-
-    def residual(rot, t, c):
-        uv, p, x = project_all(rot, t, c)
-        return uv[idx] - tgt, p[idx], x[idx]
-
-    def reselect(rot, t, c):
-        """Match the contour targets to their rows' silhouette points for this pose and shape."""
-        from talkrig.recon.contour import select
-
-        uv, _, _ = project_all(rot, t, c)
-        sel = select(contour.rows, uv[n_pts:], rot)
-        idx[contour.targets] = n_pts + sel
-
-    def cost(r, c):
-        d2 = (r ** 2).sum(1)
-        data = (wts * np.log1p(d2 / c_rob2)).sum()
-        return data + (prior_w * (c - c_prior) ** 2).sum()
-
-    r, p, x = residual(rot, t, c)
-    cur = cost(r, c)
+    r, p, x = prob.residual(rot, t, c)
+    cur = prob.cost(r, c)
     lam = 1e-3
     total = st.rigid_iters + st.full_iters
     for it in range(total):
         shape_on = it >= st.rigid_iters
         if contour is not None:
-            reselect(rot, t, c)
-            r, p, x = residual(rot, t, c)
-            cur = cost(r, c)
-        b_it = basis_t[idx]
+            prob.reselect(rot, t, c)
+            r, p, x = prob.residual(rot, t, c)
+            cur = prob.cost(r, c)
+        h, g = prob.normal_equations(r, p, x, rot, c, shape_on)
+        gain = 0.0
+        for _ in range(6):  # Levenberg-Marquardt: raise the damping until the cost falls
+            a = h + lam * np.diag(np.diag(h) + 1e-12)
+            try:
+                delta = -np.linalg.solve(a, g)
+            except np.linalg.LinAlgError:
+                lam *= 10
+                continue
+            rot_n, t_n, c_n = prob.apply(delta, rot, t, c, shape_on)
+            r_n, p_n, x_n = prob.residual(rot_n, t_n, c_n)
+            new = prob.cost(r_n, c_n)
+            if new <= cur:
+                gain = (cur - new) / max(cur, 1e-12)
+                rot, t, c, r, p, x, cur = rot_n, t_n, c_n, r_n, p_n, x_n, new
+                lam = max(lam / 3, 1e-7)
+                break
+            lam *= 4
+        if shape_on and gain < st.tolerance:
+            break
+
+    if contour is not None:
+        prob.reselect(rot, t, c)
+        r, p, x = prob.residual(rot, t, c)
+    coeffs = prob.coefficients(model, rot, t, c)
+    rms = float(np.sqrt((prob.wts * (r ** 2).sum(1)).sum()))
+    return coeffs, {"rms_px": rms, "face_size_px": prob.size, "iterations": it + 1, "cost": float(cur)}
+
+
+@dataclass
+class _LandmarkProblem:
+    """The objective of :func:`fit_landmarks` and its pieces: robust reprojection of the
+    surface points (identity whitened, expression as blendshape weights or whitened PCA) plus
+    Gaussian priors, with bounds on blendshape weights and bounded identities."""
+
+    tgt: np.ndarray        # (P, 2) target pixels
+    wts: np.ndarray        # (P,) weights summing to 1
+    size: float            # extent of the targets (px)
+    cx: float
+    cy: float
+    f: float
+    k_id: int
+    k_ex: int
+    blend: bool
+    id_bounds: tuple | None
+    mean: np.ndarray       # (P [+ contour candidates], 3)
+    bflat: np.ndarray      # (K, 3 P') basis scaled to the optimised coefficients
+    basis_t: np.ndarray    # (P', 3, K)
+    n_pts: int
+    idx: np.ndarray        # surface point matched to each target
+    scale: np.ndarray      # optimised coefficient -> model coefficient
+    id_std: np.ndarray
+    exp_std: np.ndarray
+    c_prior: np.ndarray
+    prior_w: np.ndarray
+    free: np.ndarray
+    c_rob2: float          # squared robust scale (px^2)
+    contour: "ContourFit | None"
+
+    @classmethod
+    def build(cls, model: MorphableModel, surface: SurfacePoints, target, weights, camera: Camera,
+              exp_init, st: FitSettings, contour: "ContourFit | None") -> "_LandmarkProblem":
+        k_id, k_ex = model.n_identity, model.n_expression
+        tgt = np.asarray(target, np.float64)
+        wts = np.asarray(weights, np.float64)
+        wts = wts / wts.sum()
+        size = float(np.linalg.norm(tgt.max(0) - tgt.min(0)))
+        cx, cy = camera.principal
+        f = float(torch.as_tensor(camera.focal).reshape(-1)[0])
+        blend = bool(model.info.exp_is_blendshape)
+        id_bounds = (model.info.extra or {}).get("identity_bounds")  # e.g. MakeHuman targets in [-1, 1]
+        e0 = np.asarray(exp_init if exp_init is not None else np.zeros(k_ex), np.float64)
+        mean = surface.mean.double().numpy()
+        basis = torch.cat([surface.id_basis, surface.exp_basis]).double().numpy()  # (K, P, 3)
+        n_pts = len(mean)
+        if contour is not None:  # candidates appended after the fixed points
+            cs = contour.surface
+            mean = np.concatenate([mean, cs.mean.double().numpy()])
+            basis = np.concatenate([basis, torch.cat([cs.id_basis, cs.exp_basis]).double().numpy()], 1)
+        id_std = model.id_std.double().clamp(min=1e-8).numpy()
+        exp_std = model.exp_std.double().clamp(min=1e-8).numpy()
+        # optimise whitened identity z = id / std; expression as is (blendshapes) or whitened (PCA)
+        scale = np.concatenate([id_std, np.ones(k_ex) if blend else exp_std])
+        basis = basis * scale[:, None, None]
+        c_prior = np.concatenate([np.zeros(k_id), e0 if blend else np.zeros(k_ex)])
+        prior_w = np.concatenate([np.full(k_id, st.id_prior), np.full(k_ex, st.exp_prior)])
+        free = np.concatenate([np.full(k_id, st.fit_identity), np.full(k_ex, st.fit_expression)])
+        return cls(tgt, wts, size, cx, cy, f, k_id, k_ex, blend, id_bounds, mean,
+                   basis.reshape(len(scale), -1), np.ascontiguousarray(basis.transpose(1, 2, 0)), n_pts,
+                   np.arange(n_pts), scale, id_std, exp_std, c_prior, prior_w, free,
+                   (st.robust_scale * size) ** 2, contour)
+
+    def start_coefficients(self, exp_init, start) -> np.ndarray:
+        """The optimised coefficients to start from: mean identity and ``exp_init``, or ``start``."""
+        e0 = np.asarray(exp_init if exp_init is not None else np.zeros(self.k_ex), np.float64)
+        c = np.concatenate([np.zeros(self.k_id), e0 if self.blend else e0 / self.exp_std])
+        if start is not None:
+            s_id, s_ex = (np.asarray(v, np.float64).reshape(-1) for v in start)
+            s_ex = np.clip(s_ex, 0.0, 1.0) if self.blend else s_ex / self.exp_std
+            if self.id_bounds is not None:
+                s_id = np.clip(s_id, self.id_bounds[0], self.id_bounds[1])
+            c = np.concatenate([s_id / self.id_std, s_ex])
+        return c
+
+    def project_all(self, rot, t, c):
+        p = self.mean + (c @ self.bflat).reshape(-1, 3)
+        x = p @ rot.T + t
+        z = x[:, 2]
+        return np.stack([self.cx - self.f * x[:, 0] / z, self.cy + self.f * x[:, 1] / z], 1), p, x
+
+    def residual(self, rot, t, c):
+        uv, p, x = self.project_all(rot, t, c)
+        return uv[self.idx] - self.tgt, p[self.idx], x[self.idx]
+
+    def reselect(self, rot, t, c) -> None:
+        """Match the contour targets to their rows' silhouette points for this pose and shape."""
+        from talkrig.recon.contour import select
+
+        uv, _, _ = self.project_all(rot, t, c)
+        sel = select(self.contour.rows, uv[self.n_pts:], rot)
+        self.idx[self.contour.targets] = self.n_pts + sel
+
+    def cost(self, r, c) -> float:
+        d2 = (r ** 2).sum(1)
+        data = (self.wts * np.log1p(d2 / self.c_rob2)).sum()
+        return data + (self.prior_w * (c - self.c_prior) ** 2).sum()
+
+    def normal_equations(self, r, p, x, rot, c, shape_on: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The IRLS-weighted Gauss-Newton system ``(H, g)`` over (rotation update, translation
+        [, coefficients]), with the priors and the active bounds folded in."""
+        f = self.f
         z = x[:, 2]
         jp = np.zeros((len(x), 2, 3))
         jp[:, 0, 0] = -f / z
@@ -292,75 +362,63 @@ def fit_landmarks(model: MorphableModel, surface: SurfacePoints, target: np.ndar
         j_rot = -(jp[:, :, :, None] * _skew(rp)[:, None]).sum(2)  # (P, 2, 3)
         cols = [j_rot, jp]
         if shape_on:  # d(uv)/dc = jp R B, batched over points
-            cols.append(np.matmul(jp @ rot, b_it))  # (P, 2, K)
+            cols.append(np.matmul(jp @ rot, self.basis_t[self.idx]))  # (P, 2, K)
         jac = np.concatenate(cols, 2)  # (P, 2, n)
         n = jac.shape[2]
         # IRLS weights of the Cauchy loss, in units of the robust scale
         d2 = (r ** 2).sum(1)
-        w_i = np.repeat(wts / (c_rob2 + d2), 2)
+        w_i = np.repeat(self.wts / (self.c_rob2 + d2), 2)
         j2 = jac.reshape(-1, n)
         jw = j2 * w_i[:, None]
         h = jw.T @ j2
         g = jw.T @ r.reshape(-1)
         if shape_on:
-            pw = prior_w * 0.5  # d/dc of sum(prior_w (c-c0)^2) matched to the 0.5-scaled IRLS system
+            pw = self.prior_w * 0.5  # d/dc of sum(prior_w (c-c0)^2) matched to the 0.5-scaled IRLS system
             h[6:, 6:] += np.diag(pw)
-            g[6:] += pw * (c - c_prior)
-            fixed = ~free
-            # active bounds: a coefficient on its bound whose gradient pushes it outside stays put
-            # this iteration (projected Newton); clipping such steps instead spoiled the step for
-            # all the others and LM crawled (cost still falling 5 % an iteration when it stopped)
-            gc = g[6:]
-            if blend:
-                e = c[k_id:]
-                fixed[k_id:] |= ((e <= 0.0) & (gc[k_id:] > 0)) | ((e >= 1.0) & (gc[k_id:] < 0))
-            if id_bounds is not None:
-                lo, hi = id_bounds[0] / id_std, id_bounds[1] / id_std
-                zi = c[:k_id]
-                fixed[:k_id] |= ((zi <= lo + 1e-9) & (gc[:k_id] > 0)) | ((zi >= hi - 1e-9) & (gc[:k_id] < 0))
-            fixed = np.flatnonzero(fixed) + 6
-            h[fixed, :] = 0
-            h[:, fixed] = 0
-            h[fixed, fixed] = 1
-            g[fixed] = 0
-        for _ in range(6):
-            a = h + lam * np.diag(np.diag(h) + 1e-12)
-            try:
-                delta = -np.linalg.solve(a, g)
-            except np.linalg.LinAlgError:
-                lam *= 10
-                continue
-            rot_n = _rodrigues(delta[:3]) @ rot
-            t_n = t + delta[3:6]
-            c_n = c.copy()
-            if shape_on:
-                c_n = c + delta[6:n]
-                if blend:
-                    c_n[k_id:] = np.clip(c_n[k_id:], 0.0, 1.0)
-                if id_bounds is not None:
-                    c_n[:k_id] = np.clip(c_n[:k_id], id_bounds[0] / id_std, id_bounds[1] / id_std)
-            r_n, p_n, x_n = residual(rot_n, t_n, c_n)
-            new = cost(r_n, c_n)
-            if new <= cur:
-                gain = (cur - new) / max(cur, 1e-12)
-                rot, t, c, r, p, x, cur = rot_n, t_n, c_n, r_n, p_n, x_n, new
-                lam = max(lam / 3, 1e-7)
-                break
-            lam *= 4
-        else:
-            gain = 0.0
-        if shape_on and gain < st.tolerance:
-            break
+            g[6:] += pw * (c - self.c_prior)
+            self._freeze_active_bounds(h, g, c)
+        return h, g
 
-    if contour is not None:
-        reselect(rot, t, c)
-        r, p, x = residual(rot, t, c)
-    coeffs_c = c * scale
-    with torch.no_grad():
-        coeffs = model.coefficients(focal=f)
-        ang = matrix_to_euler(torch.as_tensor(rot, dtype=torch.float32))
-        coeffs = coeffs.replace(identity=torch.as_tensor(coeffs_c[:k_id], dtype=torch.float32)[None],
-                                expression=torch.as_tensor(coeffs_c[k_id:], dtype=torch.float32)[None],
-                                rotation=ang[None], translation=torch.as_tensor(t, dtype=torch.float32)[None])
-    rms = float(np.sqrt((wts * (r ** 2).sum(1)).sum()))
-    return coeffs, {"rms_px": rms, "face_size_px": size, "iterations": it + 1, "cost": float(cur)}
+    def _freeze_active_bounds(self, h: np.ndarray, g: np.ndarray, c: np.ndarray) -> None:
+        """Active bounds: a coefficient on its bound whose gradient pushes it outside stays put
+        this iteration (projected Newton); clipping such steps instead spoiled the step for all
+        the others and LM crawled (cost still falling 5 % an iteration when it stopped)."""
+        k_id = self.k_id
+        fixed = ~self.free
+        gc = g[6:]
+        if self.blend:
+            e = c[k_id:]
+            fixed[k_id:] |= ((e <= 0.0) & (gc[k_id:] > 0)) | ((e >= 1.0) & (gc[k_id:] < 0))
+        if self.id_bounds is not None:
+            lo, hi = self.id_bounds[0] / self.id_std, self.id_bounds[1] / self.id_std
+            zi = c[:k_id]
+            fixed[:k_id] |= ((zi <= lo + 1e-9) & (gc[:k_id] > 0)) | ((zi >= hi - 1e-9) & (gc[:k_id] < 0))
+        fixed = np.flatnonzero(fixed) + 6
+        h[fixed, :] = 0
+        h[:, fixed] = 0
+        h[fixed, fixed] = 1
+        g[fixed] = 0
+
+    def apply(self, delta, rot, t, c, shape_on: bool):
+        """The pose and coefficients after a step ``delta``, projected onto the bounds."""
+        rot_n = _rodrigues(delta[:3]) @ rot
+        t_n = t + delta[3:6]
+        c_n = c.copy()
+        if shape_on:
+            c_n = c + delta[6:]
+            if self.blend:
+                c_n[self.k_id:] = np.clip(c_n[self.k_id:], 0.0, 1.0)
+            if self.id_bounds is not None:
+                c_n[:self.k_id] = np.clip(c_n[:self.k_id], self.id_bounds[0] / self.id_std,
+                                          self.id_bounds[1] / self.id_std)
+        return rot_n, t_n, c_n
+
+    def coefficients(self, model: MorphableModel, rot, t, c) -> Coefficients:
+        """The fitted :class:`Coefficients` (T=1; albedo zeros, lighting ambient)."""
+        coeffs_c = c * self.scale
+        with torch.no_grad():
+            coeffs = model.coefficients(focal=self.f)
+            ang = matrix_to_euler(torch.as_tensor(rot, dtype=torch.float32))
+            return coeffs.replace(identity=torch.as_tensor(coeffs_c[:self.k_id], dtype=torch.float32)[None],
+                                  expression=torch.as_tensor(coeffs_c[self.k_id:], dtype=torch.float32)[None],
+                                  rotation=ang[None], translation=torch.as_tensor(t, dtype=torch.float32)[None])
