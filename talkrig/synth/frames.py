@@ -306,30 +306,11 @@ class TalkingHeadRenderer:
         src, s = self.source, self.size
         verts = self.model.vertices(coeffs)                # (T, N, 3)
         pos = src.camera.project(verts)
-        t = verts.shape[0]
+        t, dev = verts.shape[0], verts.device
         frags = rasterize(pos, self.faces, (s, s), backend=self.backend)
         cls = src.tri_class[frags.tri].long()              # (P,)
-        skin = cls == 0
         ok, src_xy = self._source_xy(frags, cls)
-
-        # The flow off the face only needs to be smooth: build it from a small raster,
-        # then write the exact per-pixel flow of the face on top at full resolution.
-        w = min(self.work_size, s)
-        k = w / s
-        small_pos = torch.cat([pos[..., :2] * k, pos[..., 2:]], -1)
-        fs = rasterize(small_pos, self.faces, (w, w), backend=self.backend)
-        ok_s, xy_s = self._source_xy(fs, src.tri_class[fs.tri].long())
-        cov_s = torch.zeros(t * w * w)
-        cov_s[fs.pix[ok_s]] = 1.0
-        flow_s = torch.zeros(t * w * w, 2)
-        flow_s[fs.pix[ok_s]] = xy_s - self._centres(fs.pix[ok_s], w) / k
-        cov_s = cov_s.reshape(t, 1, w, w)
-        flow_s = flow_s.reshape(t, w, w, 2).permute(0, 3, 1, 2)
-        ext = push_pull_fill(flow_s, cov_s) * distance_falloff(cov_s, self.falloff * src.head_px * k)
-        flow = F.interpolate(ext, size=(s, s), mode="bilinear", align_corners=False) * src.fade
-        flow = flow.permute(0, 2, 3, 1).contiguous()      # (T, S, S, 2)
-        flow.view(-1, 2).index_copy_(0, frags.pix[ok], src_xy - self._centres(frags.pix[ok], s))
-        out = warp(src.image.expand(t, -1, -1, -1), flow.permute(0, 3, 1, 2))  # (T, 3, S, S)
+        out = self._warp_photo(pos, frags, ok, src_xy)     # (T, 3, S, S)
 
         # colour of each covered pixel: the warped photo (in `out`), re-lit, or mouth shading
         normals = self.model.normals(verts)
@@ -337,43 +318,88 @@ class TalkingHeadRenderer:
         px = frags.pix
         pc = colour[px]
         if self.relight:
-            shade_t = sh_irradiance(normals, self.recon.coeffs.lighting.expand(t, -1))
-            # square root and a tight clamp: the mesh is smoother than a real face, so the
-            # full ratio draws creases as hard lines; half of it reads as natural shading
-            ratio = (shade_t / src.src_shade[None]).sqrt().clamp(0.8, 1.25)
-            rc = interpolate_compact(ratio, frags, self.faces)
-            pc[skin] = pc[skin] * rc[skin]
+            self._relight(pc, normals, frags, cls == 0)
         hidden_eye = src.eye_tri[frags.tri] & ~ok  # all False for a model without eyeballs
         if hidden_eye.any():
             pc[hidden_eye] = self._shade_hidden_eyes(verts, frags, hidden_eye)
-        mouth = (cls > 0) & (cls < NECK)
+        mouth = self._mouth_pixels(pos, frags, cls)
         if mouth.any():
-            # Teeth, tongue and cavity show only through the lips' opening; elsewhere (a tongue
-            # poking through a chin of an unusual identity) the warped photo stays.
-            mouth[mouth.clone()] = self._in_lip_opening(pos, frags, mouth)
-        if mouth.any():
-            sub = _subset(frags, mouth)  # interpolate the few mouth pixels only
-            n_c = interpolate_compact(normals, sub, self.faces)
-            lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
-            behind = frags.depth_c[mouth] - lip_depth
-            arch = interpolate_compact(src.arch_mm[None, :, None].expand(t, -1, -1), sub, self.faces)
-            pc[mouth] = mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
-                                    depth_scale=self._cm, arch_mm=arch[:, 0])
+            pc[mouth] = self._shade_mouth(verts, normals, frags, cls, mouth)
         colour = colour.index_copy(0, px, pc)
-        mouth_px = torch.zeros(t * s * s, dtype=torch.bool)
+        mouth_px = torch.zeros(t * s * s, dtype=torch.bool, device=dev)
         mouth_px[px[mouth]] = True
         drawn_px = mouth_px.clone()
         drawn_px[px[hidden_eye]] = True
         frames = soften_edges(colour.reshape(t, s, s, 3), drawn_px.reshape(t, s, s))
-        if self.debug:  # side by side: the frame, and the frame under a shaded mesh
-            n_all = interpolate_compact(normals, frags, self.faces)
-            grey = (0.25 + 0.75 * n_all[:, 2:3].clamp(min=0)).expand(-1, 3)
-            over = frames.reshape(-1, 3).index_copy(0, px, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
-            frames = torch.cat([frames, over], 2)
-        face = torch.zeros(t * s * s, dtype=torch.bool)
+        if self.debug:
+            frames = self._debug_overlay(frames, normals, frags, pc)
+        face = torch.zeros(t * s * s, dtype=torch.bool, device=dev)
         face[px[ok]] = True
         return ((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8), face.reshape(t, s, s),
                 mouth_px.reshape(t, s, s))
+
+    def _warp_photo(self, pos: Tensor, frags, ok: Tensor, src_xy: Tensor) -> Tensor:
+        """``(T, 3, S, S)``: the photo warped by a backward flow that is exact on the seen skin
+        (``ok`` pixels, from ``src_xy``) and a smooth, decaying extension everywhere else."""
+        src, s, t = self.source, self.size, pos.shape[0]
+        # The flow off the face only needs to be smooth: build it from a small raster,
+        # then write the exact per-pixel flow of the face on top at full resolution.
+        w = min(self.work_size, s)
+        k = w / s
+        small_pos = torch.cat([pos[..., :2] * k, pos[..., 2:]], -1)
+        fs = rasterize(small_pos, self.faces, (w, w), backend=self.backend)
+        ok_s, xy_s = self._source_xy(fs, src.tri_class[fs.tri].long())
+        cov_s = torch.zeros(t * w * w, device=pos.device)
+        cov_s[fs.pix[ok_s]] = 1.0
+        flow_s = torch.zeros(t * w * w, 2, device=pos.device)
+        flow_s[fs.pix[ok_s]] = xy_s - self._centres(fs.pix[ok_s], w) / k
+        cov_s = cov_s.reshape(t, 1, w, w)
+        flow_s = flow_s.reshape(t, w, w, 2).permute(0, 3, 1, 2)
+        ext = push_pull_fill(flow_s, cov_s) * distance_falloff(cov_s, self.falloff * src.head_px * k)
+        flow = F.interpolate(ext, size=(s, s), mode="bilinear", align_corners=False) * src.fade
+        flow = flow.permute(0, 2, 3, 1).contiguous()      # (T, S, S, 2)
+        flow.view(-1, 2).index_copy_(0, frags.pix[ok], src_xy - self._centres(frags.pix[ok], s))
+        return warp(src.image.expand(t, -1, -1, -1), flow.permute(0, 3, 1, 2))
+
+    def _relight(self, pc: Tensor, normals: Tensor, frags, skin: Tensor) -> None:
+        """Re-light the skin pixels of ``pc`` (in place) by the ratio of the frame's SH shading
+        to the photo's."""
+        t = normals.shape[0]
+        shade_t = sh_irradiance(normals, self.recon.coeffs.lighting.expand(t, -1))
+        # square root and a tight clamp: the mesh is smoother than a real face, so the
+        # full ratio draws creases as hard lines; half of it reads as natural shading
+        ratio = (shade_t / self.source.src_shade[None]).sqrt().clamp(0.8, 1.25)
+        rc = interpolate_compact(ratio, frags, self.faces)
+        pc[skin] = pc[skin] * rc[skin]
+
+    def _mouth_pixels(self, pos: Tensor, frags, cls: Tensor) -> Tensor:
+        """``(P,)`` bool: covered pixels of teeth, tongue and cavity that show through the
+        lips' opening; elsewhere (a tongue poking through a chin of an unusual identity) the
+        warped photo stays."""
+        mouth = (cls > 0) & (cls < NECK)
+        if mouth.any():
+            mouth[mouth.clone()] = self._in_lip_opening(pos, frags, mouth)
+        return mouth
+
+    def _shade_mouth(self, verts: Tensor, normals: Tensor, frags, cls: Tensor, mouth: Tensor) -> Tensor:
+        """``(P_mouth, 3)`` colour of the mouth pixels under the fitted light
+        (:func:`talkrig.synth.mouth.mouth_shade`)."""
+        t = verts.shape[0]
+        sub = _subset(frags, mouth)  # interpolate the few mouth pixels only
+        n_c = interpolate_compact(normals, sub, self.faces)
+        lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
+        behind = frags.depth_c[mouth] - lip_depth
+        arch = interpolate_compact(self.source.arch_mm[None, :, None].expand(t, -1, -1), sub, self.faces)
+        return mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
+                           depth_scale=self._cm, arch_mm=arch[:, 0])
+
+    def _debug_overlay(self, frames: Tensor, normals: Tensor, frags, pc: Tensor) -> Tensor:
+        """Side by side: the frame, and the frame under a grey-shaded mesh."""
+        t, s = frames.shape[0], self.size
+        n_all = interpolate_compact(normals, frags, self.faces)
+        grey = (0.25 + 0.75 * n_all[:, 2:3].clamp(min=0)).expand(-1, 3)
+        over = frames.reshape(-1, 3).index_copy(0, frags.pix, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
+        return torch.cat([frames, over], 2)
 
     def _source_xy(self, frags, cls: Tensor) -> tuple[Tensor, Tensor]:
         """Which covered pixels take the photo by warping (skin seen in the photo), and the
@@ -445,4 +471,4 @@ class TalkingHeadRenderer:
         """Yield ``(S, S, 3)`` uint8 frames, rendering ``batch`` at a time (memory stays flat)."""
         for i in range(0, coeffs.frames, batch):
             for f in self.render(coeffs[i:i + batch]):
-                yield f.numpy()
+                yield f.cpu().numpy()
