@@ -118,6 +118,7 @@ def _l1(trainer, batch, ema):
     return float((trainer.predict(batch, ema=ema) - batch["target"]).abs().mean())
 
 
+@pytest.mark.slow  # trains the tiny refiner (~12 s)
 def test_training_lowers_the_reconstruction_error():
     """Train the tiny config on a small synthetic set: the L1 to the targets falls below the
     classical render's and below the untrained network's (which equals the render)."""

@@ -51,6 +51,7 @@ def test_normalisation_removes_position_and_scale():
         normalize_landmarks(np.zeros((2, 68, 2)))
 
 
+@pytest.mark.slow  # prep of the dev video + regressor training (~10 s)
 @pytest.mark.shared
 def test_training_on_prepared_frames_learns_expressions(trained):
     model, data, net, losses = trained
@@ -64,6 +65,7 @@ def test_training_on_prepared_frames_learns_expressions(trained):
     assert ((expr - truth) ** 2).mean() < 0.8 * ((baseline - truth) ** 2).mean()  # measured 0.67
 
 
+@pytest.mark.slow  # prep of the dev video + regressor training (~10 s)
 @pytest.mark.shared
 def test_checkpoint_round_trip_and_model_check(trained, tmp_path):
     model, data, net, _ = trained
@@ -80,6 +82,7 @@ def test_checkpoint_round_trip_and_model_check(trained, tmp_path):
         CoeffRegressor(RegressorConfig(n_identity=3, n_expression=52)).check_model(model)
 
 
+@pytest.mark.slow  # prep of the dev video + regressor training (~10 s)
 @pytest.mark.shared
 def test_fit_starts_from_the_regressor(trained, shared):
     import av
@@ -101,6 +104,7 @@ def test_fit_starts_from_the_regressor(trained, shared):
     assert started.meta["fit_rms_px"] <= 1.1 * plain.meta["fit_rms_px"]  # same objective, no worse
 
 
+@pytest.mark.slow  # prep of the dev video + regressor training (~10 s)
 @pytest.mark.shared
 def test_cli_trains_and_uses_a_checkpoint(prepared, tmp_path, capsys, shared):
     ckpt = tmp_path / "init.safetensors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from talkrig.render import preview
 from talkrig.model.default import default_texture, load_default
@@ -17,6 +18,7 @@ def _crossing_triangles():
     return v, np.array([[0, 1, 2], [3, 4, 5]]), colors
 
 
+@pytest.mark.slow  # compiles the numba rasterizer when its cache is cold
 def test_z_buffer_resolves_interpenetrating_triangles():
     v, f, col = _crossing_triangles()
     img, r = preview.render_mesh(v, f, size=(64, 48), focal=100.0, distance=30.0, colors=col,

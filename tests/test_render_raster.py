@@ -112,3 +112,39 @@ def test_bad_input_raises():
         rasterize(torch.zeros(1, 5, 3), torch.zeros(1, 3, dtype=torch.long), (4, 4), backend="opengl")
     with pytest.raises(InputError):
         rasterize(torch.zeros(1, 5, 3), torch.zeros(1, 3, dtype=torch.long), (4, 4), cull="sideways")
+
+
+class _CountingBackend:
+    """A backend of a caller's own: the plain-torch rasterizer, counting its calls."""
+
+    name = "counting"
+
+    def __init__(self):
+        from talkrig.render.backends import TorchBackend
+
+        self.inner, self.calls = TorchBackend(), 0
+
+    def available(self, device):
+        return True
+
+    def raster(self, pos, faces, size, cull, near):
+        self.calls += 1
+        return self.inner.raster(pos, faces, size, cull, near)
+
+
+def test_a_backend_object_is_used_as_given_and_names_resolve_to_objects():
+    from talkrig.render.backends import BACKENDS, RasterBackend, get_backend
+
+    v, f, cam = random_scene(0)
+    pos = cam.project(v.float())
+    mine = _CountingBackend()
+    assert isinstance(mine, RasterBackend) and all(isinstance(b, RasterBackend) for b in BACKENDS.values())
+    by_object = rasterize(pos, f, (cam.height, cam.width), backend=mine)
+    by_name = rasterize(pos, f, (cam.height, cam.width), backend="torch")
+    assert mine.calls == 1 and torch.equal(by_object.tri_id, by_name.tri_id)
+    assert get_backend("torch", "cpu") is BACKENDS["torch"]
+    assert get_backend("auto", "cpu").name in ("cpu", "pytorch3d", "torch")
+    with pytest.raises(InputError, match="not a render backend"):
+        rasterize(pos, f, (cam.height, cam.width), backend=object())
+    with pytest.raises(InputError, match="unknown render backend"):
+        rasterize(pos, f, (cam.height, cam.width), backend="opengl")

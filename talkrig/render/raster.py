@@ -13,7 +13,7 @@ from torch import Tensor
 import importlib.util
 
 from talkrig.errors import InputError
-from talkrig.render.backends import BACKENDS, RawRaster, pick_backend
+from talkrig.render.backends import RasterBackend, RawRaster, get_backend
 from talkrig.render.fragments import Fragments, barycentrics
 
 CULL = {"none": 0, "back": 1, "front": -1}
@@ -56,7 +56,7 @@ class _BaryCPU(torch.autograd.Function):
         return gpos, None, None, None, None, None
 
 
-def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: str = "auto",
+def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: str | RasterBackend = "auto",
               cull: str | bool = "none", near: float = 1e-6) -> Fragments:
     """Z-buffered rasterization of triangle meshes at pixel centres (``col + 0.5, row + 0.5``).
 
@@ -66,7 +66,9 @@ def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: st
             supports (``cpu``: CPU; ``nvdiffrast``: CUDA; ``pytorch3d``/``torch``: both).
         faces: ``(F, 3)`` int64 vertex ids, counter-clockwise seen from the front.
         size: ``(H, W)``.
-        backend: ``"auto" | "cpu" | "torch" | "pytorch3d" | "nvdiffrast"``.
+        backend: ``"auto" | "cpu" | "torch" | "pytorch3d" | "nvdiffrast"`` or a
+            :class:`~talkrig.render.backends.RasterBackend` object (which keeps its own state,
+            e.g. a CUDA context per device).
         cull: ``"none"``, ``"back"`` (drop triangles seen from behind; ``True`` means this) or
             ``"front"``.
         near: triangles with a vertex at depth ``<= near`` are dropped (no clipping).
@@ -83,8 +85,7 @@ def rasterize(pos_pix: Tensor, faces: Tensor, size: tuple[int, int], backend: st
         raise InputError(f"rasterize: cull must be one of {', '.join(CULL)}, got {cull!r}")
     h, w = int(size[0]), int(size[1])
     faces = faces.to(device=pos_pix.device, dtype=torch.int64)
-    name = pick_backend(backend, pos_pix.device)
-    raw: RawRaster = BACKENDS[name](pos_pix.detach(), faces, (h, w), CULL[cull_key], near)
+    raw: RawRaster = get_backend(backend, pos_pix.device).raster(pos_pix.detach(), faces, (h, w), CULL[cull_key], near)
     tri_id = raw.tri_id
     if raw.pix is None:
         pix = torch.nonzero(tri_id.reshape(-1) >= 0)[:, 0]

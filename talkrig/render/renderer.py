@@ -17,6 +17,7 @@ from torch import Tensor
 
 from talkrig.errors import InputError
 from talkrig.render.antialias import antialias, edge_neighbours
+from talkrig.render.backends import RasterBackend
 from talkrig.render.camera import Camera
 from talkrig.render.fragments import Fragments
 from talkrig.render.normals import vertex_normals
@@ -94,7 +95,7 @@ class MeshRenderer:
     """
 
     def __init__(self, faces: Tensor, uvs: Tensor | None = None, uv_faces: Tensor | None = None,
-                 backend: str = "auto", cull: str = "none", antialias: bool = True,
+                 backend: str | RasterBackend = "auto", cull: str = "none", antialias: bool = True,
                  shader: Callable | None = None, background=(0.0, 0.0, 0.0)):
         self.faces = torch.as_tensor(faces, dtype=torch.int64)
         self.uvs = uvs

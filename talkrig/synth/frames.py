@@ -26,6 +26,7 @@ from torch import Tensor
 from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.reconstruction import crop_camera
+from talkrig.render.backends import RasterBackend
 from talkrig.render.camera import Camera
 from talkrig.synth.composite import (border_fade, distance_falloff, pixel_grid, points_in_polygon,
                                       push_pull_fill, warp)
@@ -188,7 +189,7 @@ class TalkingHeadRenderer:
     """
 
     def __init__(self, model: MorphableModel, recon, size: int = 512, relight: bool = True,
-                 backend: str = "auto", crop_scale: float = 2.3, work_size: int = 128,
+                 backend: str | RasterBackend = "auto", crop_scale: float = 2.3, work_size: int = 128,
                  falloff: float = 0.8, debug: bool = False):
         self.model = model
         self.recon = recon

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from talkrig.render.backends import RawRaster
+from talkrig.render.backends.base import RawRaster
 
 
 def raster(pos, faces, size, cull, near) -> RawRaster:

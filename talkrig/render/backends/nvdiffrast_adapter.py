@@ -14,17 +14,13 @@ from __future__ import annotations
 
 import torch
 
-from talkrig.render.backends import RawRaster
+from talkrig.render.backends.base import RawRaster
 from talkrig.render.backends.pytorch3d_adapter import _keep_mask
 
 
-def _context(device):
-    import nvdiffrast.torch as dr
-
-    return dr.RasterizeCudaContext(device=device)
-
-
-def raster(pos, faces, size, cull, near) -> RawRaster:
+def raster(ctx, pos, faces, size, cull, near) -> RawRaster:
+    """Rasterize with the ``RasterizeCudaContext`` ``ctx`` of ``pos``'s device (the backend
+    object keeps one per device)."""
     import nvdiffrast.torch as dr
 
     h, w = size
@@ -35,7 +31,6 @@ def raster(pos, faces, size, cull, near) -> RawRaster:
     zf = float(valid.max()) * 2.0 if valid.numel() else 2.0
     zc = (zf + zn) / (zf - zn) * d - 2 * zf * zn / (zf - zn)
     clip = torch.stack([(2 * pos[..., 0] / w - 1) * d, (2 * pos[..., 1] / h - 1) * d, zc, d], -1).contiguous()
-    ctx = _context(pos.device)
     keep = _keep_mask(pos, faces, cull, near)
     if bool(keep.all()):
         rast, _ = dr.rasterize(ctx, clip, faces.to(torch.int32).contiguous(), resolution=[h, w])

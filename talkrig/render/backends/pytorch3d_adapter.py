@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from talkrig.render.backends import RawRaster
+from talkrig.render.backends.base import RawRaster
 
 
 def _keep_mask(pos, faces, cull, near):

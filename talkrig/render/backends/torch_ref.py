@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from talkrig.render.backends import RawRaster
+from talkrig.render.backends.base import RawRaster
 
 EMPTY = torch.iinfo(torch.int64).max
 
