@@ -52,3 +52,93 @@ def test_single_teeth_are_drawn_along_the_dental_arch():
     f = tooth_pattern(torch.full((5,), UPPER_TEETH), s)
     assert f[1] > f[0] + 0.2 and f[3] > f[2] + 0.2 and torch.isclose(f[2], f[4])
     assert torch.all(tooth_pattern(torch.full((5,), TONGUE), s) == 1.0)
+
+
+# --- the mouth in rendered frames (issue 19) ---------------------------------------------------
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+def _open_frames(recon, emotions, jaw: float = 0.5, size: int = 512):
+    """One frame per emotion, its jaw open ``jaw`` (speech-like), with the renderer."""
+    from talkrig.animate.emotion import parse_mix
+    from talkrig.model.arkit import ARKIT_52
+    from talkrig.synth.frames import TalkingHeadRenderer
+
+    model = load_model(recon.model_name)
+    base = recon.neutral_coeffs()
+    rows = []
+    for emotion in emotions:
+        w = parse_mix(emotion, 1.0).vector().astype(np.float32)
+        w[ARKIT_52.index("jawOpen")] = max(w[ARKIT_52.index("jawOpen")], jaw)
+        rows.append(model.expression_vector(dict(zip(ARKIT_52, w.tolist()))))
+    coeffs = base.repeat(len(emotions)).replace(expression=torch.stack(rows))
+    r = TalkingHeadRenderer(model, recon, size=size)
+    frames, _, mouth = r.render_with_masks(coeffs)
+    return r, frames, mouth
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    from pathlib import Path
+
+    from talkrig import api
+
+    return api.reconstruct(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
+
+
+EMOTIONS = ("neutral", "happy", "sad", "angry", "surprised", "fearful", "disgusted", "contempt")
+
+
+def test_teeth_show_in_a_wide_open_frame_of_every_emotion(astronaut):
+    r, frames, mouth = _open_frames(astronaut, EMOTIONS)
+    teeth_y = float((r.source.mouth.teeth * LUMA).sum()) * 255
+    for k, emotion in enumerate(EMOTIONS):
+        lum = (frames[k][mouth[k]].float() * LUMA).sum(1)
+        assert int(mouth[k].sum()) > 300, emotion
+        assert int((lum > 0.7 * teeth_y).sum()) >= 40, (emotion, teeth_y, float(lum.max()))
+
+
+def test_no_open_mouth_pixel_is_darker_than_the_throat_the_light_allows(astronaut):
+    from talkrig.synth.mouth import CAVITY, GRAIN, OCCLUSION_FLOOR
+
+    r, frames, mouth = _open_frames(astronaut, ("neutral", "surprised"), jaw=0.8)
+    cavity_y = float((r.source.mouth.cavity * LUMA).sum()) * 255
+    floor = cavity_y * OCCLUSION_FLOOR * 0.7 * (1 - float(GRAIN[CAVITY])) - 3  # 3: absolute grain
+    lum = (frames[mouth].float() * LUMA).sum(1)
+    assert floor > 5 and float(lum.min()) >= floor - 1.0, (float(lum.min()), floor)
+
+
+def test_a_grey_photo_gets_a_grey_mouth(tmp_path):
+    from pathlib import Path
+
+    from PIL import Image
+
+    from talkrig import api
+
+    grey = tmp_path / "grey.png"
+    Image.open(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg").convert("L").convert("RGB").save(grey)
+    rec = api.reconstruct(grey)
+    r, frames, mouth = _open_frames(rec, ("neutral",), jaw=0.7)
+    px = frames[0][mouth[0]].float()
+    assert len(px) > 300
+    chroma = px.max(1).values - px.min(1).values
+    assert float(chroma.median()) <= 3 and float(chroma.max()) <= 8, (float(chroma.median()), float(chroma.max()))
+
+
+@pytest.mark.shared
+def test_the_palette_follows_the_photo():
+    """A closed-mouth photo's teeth take the whites of its eyes; a smiling photo's own teeth are
+    used where it shows them; teeth are brighter than the cavity either way."""
+    from conftest import shared_path
+
+    from talkrig import api
+    from talkrig.synth.frames import TalkingHeadRenderer
+
+    for name, source in (("lfpw_test_image_0003.png", "sclera"), ("d3dfr_015259.jpg", "photo teeth")):
+        rec = api.reconstruct(shared_path("dev", "portraits", name))
+        pal = TalkingHeadRenderer(load_model(rec.model_name), rec, size=256).source.mouth
+        assert pal.teeth_from == source, name
+        assert float((pal.teeth * LUMA).sum()) > 2 * float((pal.cavity * LUMA).sum()), name

@@ -36,7 +36,8 @@ from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
 from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
-from talkrig.synth.mouth import arch_coordinate, mouth_shade, triangle_classes
+from talkrig.synth.mouth import (MouthPalette, arch_coordinate, mouth_shade, photo_mouth_palette,
+                                 surface_noise, triangle_classes)
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
 # the head): their pixels take the smooth extension of the head's flow, which decays with
@@ -91,6 +92,7 @@ class FrameSource:
     eye_of_vertex: Tensor  # (N,) int64: 0 / 1 for the eyeballs' vertices, -1 elsewhere
     eyes: EyeLayout | None  # iris placement and colours (None: the model has no eyeballs)
     eye_px_per_rad: float   # eyeball radius in output pixels
+    mouth: MouthPalette     # teeth, tongue and cavity colours measured on the photo
 
 
 def video_crop(bbox: np.ndarray, image_size: tuple[int, int], scale: float = 2.3,
@@ -243,12 +245,19 @@ class TalkingHeadRenderer:
             eye_of_vertex[ids] = k
         eye_tri = (eye_of_vertex[self.faces] >= 0).all(1)
         eyes, px_per_rad = self._eye_layout(v[0], eye_ids, cam, crop, image) if eye_ids else (None, 1.0)
+        lm = np.asarray(getattr(r, "landmarks478", np.zeros((0, 2))), np.float32)
+        points = torch.from_numpy((lm[:, :2] - crop[:2]) * (s / float(crop[2] - crop[0]))) if len(lm) >= 468 else None
+        skin = torch.from_numpy(np.asarray(r.image)[np.asarray(r.skin_mask, bool)]).float() / 255 \
+            if getattr(r, "skin_mask", None) is not None else None
+        palette = photo_mouth_palette(image[0], points, eyes.sclera.mean(0) if eyes is not None else None,
+                                      r.coeffs.lighting[0], skin)
         return FrameSource(image=image, crop=crop, camera=cam, src_pix=pos[0, :, :2],
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
                            tri_class=cls, fade=border_fade(s, s), head_px=head_px,
                            arch_mm=arch_coordinate(m, 10.0 / self._cm), src_depth=pos[0, :, 2],
                            src_zbuf=zbuf, depth_tol=0.004 * depth_scale, eye_tri=eye_tri,
-                           eye_of_vertex=eye_of_vertex, eyes=eyes, eye_px_per_rad=px_per_rad)
+                           eye_of_vertex=eye_of_vertex, eyes=eyes, eye_px_per_rad=px_per_rad,
+                           mouth=palette)
 
     def _eye_layout(self, v: Tensor, eye_ids: list[Tensor], cam: Camera, crop: np.ndarray,
                     image: Tensor) -> tuple[EyeLayout, float]:
@@ -391,8 +400,11 @@ class TalkingHeadRenderer:
         lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
         behind = frags.depth_c[mouth] - lip_depth
         arch = interpolate_compact(self.source.arch_mm[None, :, None].expand(t, -1, -1), sub, self.faces)
-        return mouth_shade(cls[mouth], n_c, behind, self.recon.coeffs.lighting[0],
-                           depth_scale=self._cm, arch_mm=arch[:, 0])
+        # grain fixed to the surface at rest, so it moves with the mouth and never flickers
+        rest_mm = interpolate_compact(self.model.mean[None].expand(t, -1, -1), sub, self.faces) * (10.0 / self._cm)
+        grain = torch.stack([surface_noise(rest_mm), surface_noise(rest_mm + 17.3)], 1)
+        return mouth_shade(cls[mouth], n_c, behind, self.source.mouth.table(), depth_scale=self._cm,
+                           arch_mm=arch[:, 0], grain=grain)
 
     def _debug_overlay(self, frames: Tensor, normals: Tensor, frags, pc: Tensor) -> Tensor:
         """Side by side: the frame, and the frame under a grey-shaded mesh."""

@@ -1,8 +1,13 @@
-"""Teeth, tongue and mouth cavity: procedural colours lit by the fitted SH light.
+"""Teeth, tongue and mouth cavity: the model's mouth geometry in the photo's own colours.
 
-A photo with a closed mouth says nothing about the inside of the mouth, so talkrig shades the
-model's own mouth geometry: enamel-white teeth, a pink tongue and a dark-red cavity that gets
-darker with depth behind the lips (a cheap stand-in for ambient occlusion). Face models carry
+A photo with a closed mouth says little about the inside of the mouth, so talkrig shades the
+model's own mouth geometry: teeth, a tongue and a cavity that gets darker with depth behind the
+lips (a cheap stand-in for ambient occlusion). Their colours come from the photo
+(:func:`photo_mouth_palette`), so the mouth has the face's light and colour grading (a grey photo
+gets a grey mouth, a warm one a warm mouth): the teeth from the photo's own teeth where it shows
+them, else from the whites of its eyes (the other near-white surface under the same light and
+camera); tongue and cavity from its lips. A surface-fixed value noise (:func:`surface_noise`)
+gives enamel, papillae and mucosa a grain that moves with the surface instead of flat slabs. Face models carry
 the teeth as a smooth strip (68 vertices per row in the default model), so the single teeth are
 drawn procedurally: each tooth slightly rounded in shade and a narrow dark gap between
 neighbours, placed by the distance along the dental arch from the midline (typical adult crown
@@ -12,11 +17,14 @@ widths, e.g. Wheeler's dental anatomy: upper 8.5, 6.5, 7.5, 7, 6.5, 10 mm; lower
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from talkrig.render.shading import sh_irradiance
+from talkrig.synth.composite import points_in_polygon
 
 SKIN, UPPER_TEETH, LOWER_TEETH, TONGUE, CAVITY = 0, 1, 2, 3, 4
 MOUTH_CLASSES = {"upper_teeth": UPPER_TEETH, "lower_teeth": LOWER_TEETH, "teeth": UPPER_TEETH,
@@ -39,7 +47,162 @@ LIGHT_CHROMA = 0.25  # share of the fitted light's hue that reaches the mouth (s
 # how fast each class darkens with depth behind the lips (per ``depth_scale``). The tongue's
 # dorsum fills most of an open mouth's opening (2-4 cm behind the lips): falling as fast as the
 # teeth (0.45 before) it read as a black hole; at 0.15 it stays a visibly pink, receding surface.
-FALL = torch.tensor([0.0, 0.25, 0.3, 0.15, 0.8])
+FALL = torch.tensor([0.0, 0.25, 0.3, 0.15, 0.35])
+OCCLUSION_FLOOR = 0.5  # share of the light that still reaches the deepest parts (0.4 left
+# 26% of the open mouth near-black on the darkest dev face, a dim group photo; real videos <= 26%)
+
+
+#: MediaPipe face-mesh lip outlines, in order around the mouth.
+OUTER_LIP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+# Relative colours of the mouth's parts. Teeth against the sclera: enamel is a warmer, yellower
+# white (dental shade guides centre on A2-A3, a light yellow-brown; sclera is a bluish white).
+TEETH_FROM_SCLERA = torch.tensor([1.0, 0.96, 0.86])
+# tongue and cavity against the lips' own colour in the photo (same blood-perfused mucosa; the
+# tongue's dorsum a little paler, the cavity walls a deeper red; their shadow is the occlusion
+# term of mouth_shade, not part of the colour)
+TONGUE_FROM_LIPS = torch.tensor([0.92, 0.74, 0.77])
+CAVITY_FROM_LIPS = torch.tensor([0.80, 0.55, 0.55])
+# grain of each class (fraction of brightness): enamel is smooth, the tongue's papillae are not
+GRAIN = torch.tensor([0.0, 0.035, 0.035, 0.09, 0.07])
+GRAIN_CELL_MM = 0.45
+GRAIN_ABS = 3.0 / 255  # sensor-like grain in absolute terms: dark parts are not flat either
+# Enamel reflects more than skin (tooth albedo ~0.7-0.8 against ~0.45-0.6 for skin): teeth are
+# lifted to at least this many times the lit skin's luminance (its 75th percentile), never above
+# TEETH_MAX.
+TEETH_OVER_SKIN = 1.2
+TEETH_MAX = 0.94
+LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+def _pixels_in(image: Tensor, polygon: Tensor, exclude: Tensor | None = None) -> Tensor | None:
+    """``(N, 3)`` colours of the pixels of ``image`` ``(3, H, W)`` inside ``polygon`` (and
+    outside ``exclude``), or None when fewer than 12."""
+    _, h, w = image.shape
+    lo = polygon.min(0).values.floor().clamp(min=0).long()
+    hi = polygon.max(0).values.ceil().long()
+    x1, y1 = int(hi[0].clamp(max=w - 1)), int(hi[1].clamp(max=h - 1))
+    if x1 <= int(lo[0]) or y1 <= int(lo[1]):
+        return None
+    ys, xs = torch.meshgrid(torch.arange(int(lo[1]), y1 + 1), torch.arange(int(lo[0]), x1 + 1), indexing="ij")
+    pts = torch.stack([xs.reshape(-1), ys.reshape(-1)], 1).float() + 0.5
+    inside = points_in_polygon(pts, polygon)
+    if exclude is not None:
+        inside &= ~points_in_polygon(pts, exclude)
+    rgb = image[:, pts[inside, 1].long(), pts[inside, 0].long()].T
+    return rgb if len(rgb) >= 12 else None
+
+
+@dataclass
+class MouthPalette:
+    """Colours of the mouth's parts as the photo's light and camera show a surface facing the
+    camera just behind the lips, ``(3,)`` floats in [0, 1] each; ``teeth_from`` says where the
+    teeth colour came from (``"photo teeth"``, ``"sclera"`` or ``"default"``)."""
+
+    teeth: Tensor
+    tongue: Tensor
+    cavity: Tensor
+    teeth_from: str
+
+    def table(self) -> Tensor:
+        """``(5, 3)`` colour per mouth class (skin row unused)."""
+        t = self.teeth
+        return torch.stack([torch.zeros(3), t, t * 0.94, self.tongue, self.cavity]).float()
+
+
+def photo_mouth_palette(image: Tensor, points: Tensor | None, sclera: Tensor | None,
+                        lighting: Tensor, skin: Tensor | None = None) -> MouthPalette:
+    """The mouth's colours from a photo ``image`` ``(3, H, W)`` in [0, 1] with its 478
+    MediaPipe ``points`` ``(478, 2)`` in the same pixels (None: unknown), the whites of its
+    eyes ``sclera`` ``(3,)`` (None: not seen), its fitted SH ``lighting`` ``(27,)`` (the
+    fallback: the model's albedos under that light) and its skin pixels ``skin`` ``(N, 3)``."""
+    lit = _front_light(lighting)
+    teeth, source = ALBEDO[UPPER_TEETH] * lit, "default"
+    lips = None
+    if points is not None and points.shape[0] >= 468:
+        inner, outer = points[list(INNER_LIP)], points[list(OUTER_LIP)]
+        ring = _pixels_in(image, outer, exclude=inner)
+        lips = _lit_colour(ring) if ring is not None else None
+        opening = _pixels_in(image, inner)
+        if opening is not None:
+            # the photo's own teeth: the whitest third of its open mouth, when they are whiter
+            # than the lips around them (a dark open mouth has none)
+            whiteness = opening.mean(1) - (opening.max(1).values - opening.min(1).values)
+            white = opening[whiteness >= whiteness.quantile(0.67)]
+            if lips is not None and white.mean() > 1.1 * lips.mean() and len(white) >= 12:
+                teeth, source = white.median(0).values, "photo teeth"
+    if lips is None:
+        lips = torch.tensor([0.70, 0.42, 0.42]) * lit
+    sat = _saturation(lips)
+    if source == "default" and sclera is not None:
+        teeth, source = _tint(sclera, TEETH_FROM_SCLERA, sat), "sclera"
+    if source != "default" and skin is not None and len(skin) >= 12:
+        # a small or blurred photo mixes its teeth with the dark gaps between them, the eyes'
+        # whites sit in the brows' shadow: enamel is never darker than the lit skin
+        want = min(TEETH_OVER_SKIN * float((skin.float() @ LUMA).quantile(0.75)), TEETH_MAX)
+        y = float(teeth @ LUMA)
+        if y < want:
+            teeth = (teeth * want / max(y, 1e-3)).clamp(0, 1)
+    # the cavity: darker than the lips (shadow), and redder as far as the photo has colour
+    dark = CAVITY_FROM_LIPS.mean()
+    cavity = _tint(lips * dark, CAVITY_FROM_LIPS / dark, sat)
+    return MouthPalette(teeth.float(), _tint(lips, TONGUE_FROM_LIPS, sat).float(), cavity.float(), source)
+
+
+def _lit_colour(pixels: Tensor, quantile: float = 0.65) -> Tensor:
+    """The colour of the lit part of a region: the median of its pixels near the ``quantile`` of
+    luminance (the lower lip's underside, mouth corners and a small face's blur into the dark
+    opening pull a plain median down)."""
+    y = pixels @ LUMA
+    lo, hi = y.quantile(max(quantile - 0.15, 0.0)), y.quantile(min(quantile + 0.15, 1.0))
+    return pixels[(y >= lo) & (y <= hi)].median(0).values
+
+
+def _saturation(colour: Tensor) -> float:
+    """0 for a grey colour, 1 for one at least as saturated as typical lips ((max - min) / max
+    of 0.25 or more)."""
+    c = colour.float()
+    return float(((c.max() - c.min()) / c.max().clamp(min=1e-3) / 0.25).clamp(0, 1))
+
+
+def _tint(colour: Tensor, tint: Tensor, saturation: float) -> Tensor:
+    """``colour`` times ``tint`` applied as far as the photo has colour at all: a grey-scale
+    photo's mouth stays grey."""
+    return (colour * (1 + saturation * (tint - 1))).clamp(0, 1)
+
+
+def _front_light(lighting: Tensor) -> Tensor:
+    """``(3,)`` the fitted light facing the camera, with a quarter of its hue (see the note in
+    :func:`mouth_shade`)."""
+    front = torch.tensor([[[0.0, 0.0, 1.0]]], dtype=lighting.dtype, device=lighting.device)
+    colour = sh_irradiance(front, lighting.reshape(1, -1))[0, 0].clamp(0.2, 1.5)
+    grey = colour.mean()
+    return (grey + LIGHT_CHROMA * (colour - grey)).float().cpu()
+
+
+def _hash(ix: Tensor, iy: Tensor, iz: Tensor) -> Tensor:
+    """Pseudo-random values in [0, 1) for integer lattice points (a fixed integer hash)."""
+    h = (ix * 73856093) ^ (iy * 19349663) ^ (iz * 83492791)
+    h = (h ^ (h >> 13)) * 1274126177
+    return ((h ^ (h >> 16)) & 0xFFFF).float() / 65536.0
+
+
+def surface_noise(points_mm: Tensor, cell_mm: float = GRAIN_CELL_MM) -> Tensor:
+    """``(P,)`` smooth value noise in [-1, 1] at rest-pose surface points ``(P, 3)`` (mm): the
+    same value wherever and whenever that surface point is drawn, so grain never flickers."""
+    q = points_mm / cell_mm
+    base = q.floor()
+    f = q - base
+    f = f * f * (3 - 2 * f)  # smoothstep between lattice points
+    i = base.long()
+    out = torch.zeros(len(q), dtype=points_mm.dtype, device=points_mm.device)
+    for dx in (0, 1):
+        for dy in (0, 1):
+            for dz in (0, 1):
+                wgt = ((f[:, 0] if dx else 1 - f[:, 0]) * (f[:, 1] if dy else 1 - f[:, 1])
+                       * (f[:, 2] if dz else 1 - f[:, 2]))
+                out += wgt * _hash(i[:, 0] + dx, i[:, 1] + dy, i[:, 2] + dz).to(out.dtype)
+    return out * 2 - 1
 
 
 def triangle_classes(model) -> Tensor:
@@ -96,40 +259,49 @@ def tooth_pattern(cls: Tensor, arch_mm: Tensor) -> Tensor:
     return out
 
 
-def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, lighting: Tensor,
-                depth_scale: float, arch_mm: Tensor | None = None) -> Tensor:
+def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette: Tensor,
+                depth_scale: float, arch_mm: Tensor | None = None, grain: Tensor | None = None) -> Tensor:
     """Colours of mouth pixels.
 
     Args:
         cls: ``(P,)`` int64 mouth class per pixel (1..4).
         normals: ``(P, 3)`` interpolated unit normals (camera space).
         depth_behind_lips: ``(P,)`` how far behind the lips each pixel's surface is (model units).
-        lighting: ``(27,)`` SH coefficients of the photo.
+        palette: ``(5, 3)`` colour per class facing the camera just behind the lips
+            (:meth:`MouthPalette.table`), or ``(27,)`` SH coefficients of the photo: the
+            model's procedural albedos under that light.
         depth_scale: model units over which the cavity darkens by ``1/e`` (about 1 cm).
         arch_mm: ``(P,)`` position along the dental arch (:func:`arch_coordinate`); draws the
             single teeth when given.
+        grain: ``(P, 2)`` two independent surface noise fields in [-1, 1] (:func:`surface_noise`
+            at two lattice offsets): relative grain of each class, and absolute grain.
     Returns:
         ``(P, 3)`` float colours in [0, 1].
     """
-    albedo = ALBEDO.to(normals.device)[cls]
-    # The photo's light colour comes from its SH evaluated facing the camera; the surfaces in
-    # the mouth face every way, where a second-order SH fit extrapolates to odd hues, so their
-    # own orientation only modulates brightness (a grey Lambert term).
-    front = torch.tensor([[[0.0, 0.0, 1.0]]], device=normals.device, dtype=normals.dtype)
-    colour = sh_irradiance(front, lighting[None])[0, 0].clamp(0.2, 1.5)
-    # The fitted light's hue also absorbs the skin's difference from the model's albedo (the
-    # albedo-light ambiguity): a pale yellow skin gives a cyan "light" that turned teeth green.
-    # Keep its brightness and only a quarter of its hue.
-    grey = colour.mean()
-    colour = grey + LIGHT_CHROMA * (colour - grey)
+    if palette.numel() == 27:
+        # The photo's light colour comes from its SH evaluated facing the camera; the surfaces in
+        # the mouth face every way, where a second-order SH fit extrapolates to odd hues, so their
+        # own orientation only modulates brightness (a grey Lambert term). The fitted light's
+        # hue also absorbs the skin's difference from the model's albedo (the albedo-light
+        # ambiguity): a pale yellow skin gives a cyan "light" that turned teeth green, so only a
+        # quarter of its hue is kept (:func:`_front_light`).
+        palette = ALBEDO * _front_light(palette)[None]
+    base = palette.to(device=normals.device, dtype=normals.dtype)[cls]
     facing = normals[:, 2:3].clamp(min=0)
     # the teeth strip is coarse and curved: a strong normal term paints it as polished metal
     teeth = ((cls == UPPER_TEETH) | (cls == LOWER_TEETH))[:, None]
-    light = colour[None] * torch.where(teeth, 0.8 + 0.2 * facing, 0.55 + 0.45 * facing)
+    # the cavity's walls are lit mostly by light bouncing inside the mouth: a flatter term
+    cavity = (cls == CAVITY)[:, None]
+    light = torch.where(teeth, 0.8 + 0.2 * facing, torch.where(cavity, 0.7 + 0.3 * facing, 0.55 + 0.45 * facing))
     if arch_mm is not None:
         light = light * tooth_pattern(cls, arch_mm)[:, None]
+    if grain is not None:
+        light = light * (1 + GRAIN.to(normals.device)[cls] * grain[:, 0])[:, None]
     # teeth keep most light (they sit right behind the lips); the cavity fades fastest. The
     # floor keeps the deepest parts a dark red instead of a black hole.
     fall = FALL.to(normals.device)[cls]
-    occl = 0.25 + 0.75 * torch.exp(-fall * depth_behind_lips.clamp(min=0) / depth_scale)
-    return (albedo * light * occl[:, None]).clamp(0, 1)
+    occl = OCCLUSION_FLOOR + (1 - OCCLUSION_FLOOR) * torch.exp(-fall * depth_behind_lips.clamp(min=0) / depth_scale)
+    out = base * light * occl[:, None]
+    if grain is not None:  # the second field: grain that does not fade with the light
+        out = out + GRAIN_ABS * grain[:, 1:2]
+    return out.clamp(0, 1)
