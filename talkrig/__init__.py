@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 from talkrig.errors import InputError, NoFaceError, TalkrigError
 from talkrig.model import ARKIT_52, load_model
 
-_API = ("reconstruct", "render_video", "render_image", "edit_coefficients")
+_API = ("reconstruct", "render_video", "render_image", "edit_coefficients", "stream", "stream_mp4")
 
 __all__ = ["ARKIT_52", "Coefficients", "InputError", "MorphableModel", "NoFaceError",
            "TalkrigError", "api", "load_model", "__version__", *_API]

@@ -41,10 +41,11 @@ if TYPE_CHECKING:
 
 __all__ = ["SIZES", "VideoReport", "animate", "atomic_path", "check_edit_request", "check_output",
            "check_render_request", "edit_coefficients", "edit_photo", "evaluate", "export_model_mesh",
-           "is_terminal", "lipsync_self_checks", "model_summary", "neutral_base", "parse_weights",
+           "is_terminal", "lipsync_self_checks", "live_encoder", "live_talker", "model_summary", "neutral_base", "parse_weights",
            "part_target", "request_stop",
            "PlainProgress", "prepare", "print_video_checks", "reconstruct", "render_frames",
-           "render_image", "render_video", "same_file", "save_animation", "train_recon_init",
+           "render_image", "render_video", "same_file", "save_animation", "stream", "stream_mp4", "photo_from_bytes", "load_reconstruction",
+           "cache_dir", "PHOTO_FORMATS", "mse_codecs", "clause_buffer", "check_audio", "idle_frame_store", "train_recon_init",
            "train_renderer"]
 
 SIZES = (256, 512, 1024)
@@ -197,6 +198,179 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
         checks = dict.fromkeys(("closed_in_pauses", "closed_on_pbm", "jaw_loudness_r"), float("nan"))
     return VideoReport(path=path, frames=total, duration=anim.duration, fps=anim.fps,
                        seconds=seconds, checks=checks)
+
+
+# ---------------------------------------------------------------- uploads (server)
+#: Image formats an upload may be (checked on the bytes, not the file name).
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "BMP")
+
+
+def photo_from_bytes(data: bytes, max_pixels: int = 40_000_000) -> np.ndarray:
+    """An uploaded photo as ``(H, W, 3)`` uint8, or a one-line :class:`InputError`: the bytes
+    must be a JPEG, PNG, WebP or BMP image (whatever its name says) of at most ``max_pixels``
+    pixels (checked from the header before anything is decoded)."""
+    import io
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    from talkrig.io.image import load_image
+
+    if not data:
+        raise InputError("the photo is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+            fmt, (w, h) = img.format, img.size
+            if fmt not in PHOTO_FORMATS:
+                raise InputError(f"the photo must be JPEG, PNG, WebP or BMP, not {fmt}")
+            if w * h > max_pixels:
+                raise InputError(f"the photo has {w}x{h} pixels; the limit is {max_pixels / 1e6:.0f} megapixels")
+            img.load()
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError) as exc:
+        raise InputError("the photo is not a readable image") from exc
+    return load_image(img, name="photo")
+
+
+def check_audio(path: str | Path, max_seconds: float = 600.0) -> None:
+    """A one-line :class:`InputError` unless ``path`` decodes as speech audio of 50 ms to
+    ``max_seconds``."""
+    from talkrig.io.audio import load_audio
+
+    samples, sr = load_audio(path)
+    seconds = len(samples) / sr
+    if seconds < 0.05:
+        raise InputError("the audio is shorter than 50 ms")
+    if seconds > max_seconds:
+        raise InputError(f"the audio is {seconds:.0f} s long; the limit is {max_seconds:.0f} s")
+
+
+def load_reconstruction(path: str | Path) -> Reconstruction:
+    """A :class:`Reconstruction` saved with ``.save`` (``talkrig recon -o face.npz``)."""
+    from talkrig.recon.reconstruction import Reconstruction
+
+    return Reconstruction.load(path)
+
+
+def cache_dir() -> Path:
+    """talkrig's cache folder (``$TALKRIG_CACHE`` or the user cache dir)."""
+    from talkrig.io.cache import cache_dir as _cache_dir
+
+    return _cache_dir()
+
+
+# ---------------------------------------------------------------- live streams
+def live_talker(face, size: int = 256, emotion: str = "neutral", intensity: float = 1.0,
+                pose: str = "natural", voice: str | None = None, seed: int = 0,
+                model: MorphableModel | str | None = None, idle_frames=None, face_key: str = ""):
+    """A :class:`talkrig.synth.stream.LiveTalker` for ``face`` (a :class:`Reconstruction`, or a
+    photo to reconstruct): the face prepared once for :meth:`~LiveTalker.say` and
+    :meth:`~LiveTalker.idle`, which yield audio + frames in short chunks on one timeline.
+    ``idle_frames`` (:func:`idle_frame_store`) and ``face_key``: share rendered idle frames
+    between the talkers of one face."""
+    from talkrig.recon.reconstruction import Reconstruction
+    from talkrig.synth.stream import LiveTalker
+
+    _check_size(size)
+    check_emotion(emotion, intensity, schedule=False)
+    check_pose(pose)
+    recon = face if isinstance(face, Reconstruction) else reconstruct(face)
+    return LiveTalker(_model_for(recon, model), recon, size=size, emotion=emotion,
+                      intensity=intensity, pose=pose, voice=voice, seed=seed,
+                      idle_frames=idle_frames, face_key=face_key)
+
+
+def idle_frame_store(loops: int = 4):
+    """A :class:`talkrig.synth.stream.IdleFrames`: rendered idle loops shared by talkers."""
+    from talkrig.synth.stream import IdleFrames
+
+    return IdleFrames(loops)
+
+
+def stream(face, text_chunks=None, *, audio=None, emotion: str = "neutral", intensity: float = 1.0,
+           size: int = 256, pose: str = "natural", voice: str | None = None, seed: int = 0,
+           model: MorphableModel | str | None = None):
+    """Speak as the text arrives: yield :class:`talkrig.synth.stream.MediaChunk` s (a few
+    frames and their audio each) as soon as they exist.
+
+    Args:
+        face: a :class:`Reconstruction` or a photo (path or ``HxWx3`` uint8).
+        text_chunks: a string, or an iterable of strings as they arrive (e.g. tokens of a
+            chatbot's reply); each sentence, or a long enough clause, is spoken (TTS) and
+            rendered while the rest is still coming.
+        audio: instead of text, an iterable of utterances ``(samples, transcript)`` (16 kHz
+            float32; transcript ``None`` to recognise the words).
+        emotion, intensity, size, pose, voice, seed: as :func:`render_video` and ``animate``.
+
+    Chunks are contiguous in media time; the mouth closes between utterances. For one
+    fragmented MP4 byte stream of the same, see :func:`stream_mp4`.
+    """
+    if (text_chunks is None) == (audio is None):
+        raise InputError("give exactly one of text_chunks or audio")
+    if text_chunks is not None and not isinstance(text_chunks, str) and not hasattr(text_chunks, "__iter__"):
+        raise InputError("text_chunks must be a string or an iterable of strings")
+    talker = live_talker(face, size=size, emotion=emotion, intensity=intensity, pose=pose,
+                         voice=voice, seed=seed, model=model)
+    return _live_chunks(talker, text_chunks, audio, voice)
+
+
+def _live_chunks(talker, text_chunks, audio, voice):
+    from talkrig.animate.live import ClauseBuffer
+
+    if audio is not None:
+        from talkrig.animate.pipeline import speech_from_inputs
+
+        for samples, transcript in audio:
+            speech = speech_from_inputs(audio=np.asarray(samples, np.float32), transcript=transcript)
+            yield from talker.say_speech(speech, text=transcript)
+        return
+    buffer = ClauseBuffer()
+    pieces = [text_chunks] if isinstance(text_chunks, str) else text_chunks
+    for piece in pieces:
+        for clause in buffer.feed(piece):
+            check_text(clause, voice)
+            yield from talker.say(clause)
+    for clause in buffer.flush():
+        check_text(clause, voice)
+        yield from talker.say(clause)
+
+
+def live_encoder(fps: float, size: int, sample_rate: int = 16000, keyint: int = 6):
+    """A :class:`talkrig.io.fmp4.FragmentedMP4` (H.264 + AAC fragmented MP4, written piece by
+    piece) for ``size`` x ``size`` frames."""
+    from talkrig.io.fmp4 import FragmentedMP4
+
+    return FragmentedMP4(fps, (size, size), sample_rate=sample_rate, keyint=keyint)
+
+
+def mse_codecs(init_segment: bytes) -> str:
+    """The ``codecs`` value (RFC 6381) of a live stream's init segment, for a browser's
+    ``MediaSource.isTypeSupported`` / ``addSourceBuffer``."""
+    from talkrig.io.fmp4 import codec_string
+
+    return codec_string(init_segment)
+
+
+def clause_buffer():
+    """A :class:`talkrig.animate.live.ClauseBuffer`: streamed text in speakable pieces."""
+    from talkrig.animate.live import ClauseBuffer
+
+    return ClauseBuffer()
+
+
+def stream_mp4(face, text_chunks=None, **kw) -> Iterator[bytes]:
+    """:func:`stream` as one fragmented MP4 (H.264 + AAC): yields the init segment, then the
+    bytes of each fragment as soon as it is complete; joined, they are a playable .mp4."""
+    encoder = None
+    for chunk in stream(face, text_chunks, **kw):
+        if encoder is None:
+            encoder = live_encoder(25.0, chunk.frames.shape[1])
+        data = encoder.write(chunk.frames, chunk.audio)
+        if data:
+            yield data
+    if encoder is not None:
+        yield encoder.close()
 
 
 def edit_coefficients(recon, model: MorphableModel, expression: dict[str, float] | None = None,

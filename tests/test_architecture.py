@@ -27,7 +27,8 @@ ALLOWED = {
     "eval": {"errors", "io", "model", "render", "texture", "recon", "animate", "synth"},
     "data_prep": {"errors", "io", "model", "render", "texture", "recon", "animate", "synth", "eval"},
     "api": {"errors", "io", "model", "render", "texture", "recon", "animate", "synth", "eval", "data_prep"},
-    "cli": {"errors", "api"},
+    "server": {"errors", "api"},
+    "cli": {"errors", "api", "server"},
     "__init__": {"errors", "model"},
 }
 
@@ -72,7 +73,7 @@ def test_every_stage_imports_only_the_layers_below_it():
         stage = _stage(mod)
         for dep in deps:
             target = _stage(dep)
-            if target != stage and target not in ALLOWED[stage] and not (stage == "cli" and dep == "talkrig"):
+            if target != stage and target not in ALLOWED[stage] and not (stage in ("cli", "server") and dep == "talkrig"):
                 wrong.append(f"{mod} -> {dep}")
     assert not wrong, "imports against the layering:\n" + "\n".join(sorted(wrong))
 
@@ -104,10 +105,17 @@ def test_the_command_line_goes_through_the_api_only():
     for path in (ROOT / "cli").glob("*.py"):
         for dep in _imports(path):
             assert dep in ("talkrig", "talkrig.api", "talkrig.errors", "talkrig.cli") or \
-                dep.startswith(("talkrig.errors.", "talkrig.cli.")), f"{path.name} imports {dep}"
+                dep.startswith(("talkrig.errors.", "talkrig.cli.", "talkrig.server.")), f"{path.name} imports {dep}"
 
 
-@pytest.mark.parametrize("module", ["talkrig", "talkrig.api", "talkrig.cli.main"])
+def test_the_server_goes_through_the_api_only():
+    for path in (ROOT / "server").glob("*.py"):
+        for dep in _imports(path):
+            assert dep in ("talkrig", "talkrig.api", "talkrig.errors", "talkrig.server") or \
+                dep.startswith(("talkrig.errors.", "talkrig.server.")), f"{path.name} imports {dep}"
+
+
+@pytest.mark.parametrize("module", ["talkrig", "talkrig.api", "talkrig.cli.main", "talkrig.server.app"])
 def test_importing_talkrig_changes_no_environment_and_loads_no_torch(module):
     code = ("import os, sys; before = dict(os.environ); import " + module + "; "
             "changed = sorted(k for k in set(before) | set(os.environ) if before.get(k) != os.environ.get(k)); "

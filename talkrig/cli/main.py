@@ -22,7 +22,7 @@ app = typer.Typer(name="talkrig", help="Emotional talking-face generation on a 3
 
 # Command modules, each exposing register(app). Listed once, here.
 COMMAND_MODULES = ("model_cmd", "render_cmd", "recon_cmd", "animate_cmd", "prep_cmd",
-                   "train_cmd", "eval_cmd")
+                   "train_cmd", "eval_cmd", "serve_cmd")
 
 
 def _register_all() -> None:
