@@ -199,7 +199,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, "
           f"load before {load[0]:.2f}")
     with tempfile.TemporaryDirectory() as d:
-        proc, url = start_server(Path(d), "--max-queue", "16")
+        proc, url = start_server(Path(d), "--max-queue", "16", "--max-live", "8")
         try:
             photo = (REPO / "examples" / "astronaut.jpg").read_bytes()
             face_id = httpx.post(url + "/api/faces", files={"photo": ("p.jpg", photo)}, timeout=120).json()["face_id"]
@@ -210,6 +210,7 @@ def main() -> None:
             print("|---|---|---|---|---|---|---|")
             for size in map(int, args.sizes.split(",")):
                 for n in map(int, args.clients.split(",")):
+                    time.sleep(2.0)  # the previous run's sessions close
                     res = asyncio.run(live_run(url, face_id, size, n))
                     med = lambda k: statistics.median(r[k] for r in res)  # noqa: E731
                     print(f"| {size} | {n} | {med('ready_s'):.2f} s | {med('first_bytes_s'):.2f} s | "

@@ -146,7 +146,8 @@ def test_live_talker_reuses_idle_frames_and_changes_emotion_at_the_next_utteranc
     # a second talker of the same face shares the rendered loop: its idle costs no rendering
     from talkrig.synth.stream import LiveTalker
 
-    other = LiveTalker(talker.model, talker.recon, renderer=talker.renderer, idle_frames=talker.idle_frames)
+    other = LiveTalker(talker.model, talker.recon, renderer=talker.renderer, idle_frames=talker.idle_frames,
+                       emotion=talker.emotion, intensity=talker.intensity)
     other._idle_pos = 100
     calls = []
     render = other.renderer.render

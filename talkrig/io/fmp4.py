@@ -20,6 +20,7 @@ from fractions import Fraction
 
 import av
 import numpy as np
+from av.video.frame import PictureType
 
 from talkrig.errors import InputError
 
@@ -91,7 +92,7 @@ class FragmentedMP4:
         vs.pix_fmt = "yuv420p"
         vs.codec_context.time_base = 1 / self.fps
         vs.options = {"crf": str(int(crf)), "preset": preset, "tune": "zerolatency",
-                      "g": str(int(keyint)), "keyint_min": str(int(keyint))}
+                      "g": str(int(keyint)), "keyint_min": str(int(keyint)), "forced-idr": "1"}
         self._vs = vs
         self._as = None
         if sample_rate is not None:
@@ -104,12 +105,14 @@ class FragmentedMP4:
         """Media time written so far (video)."""
         return float(self.frames_written / self.fps)
 
-    def write(self, frames, audio: np.ndarray | None = None) -> bytes:
-        """Encode ``frames`` and ``audio`` (``(S,)`` float in [-1, 1]); returns the new bytes."""
+    def write(self, frames, audio: np.ndarray | None = None, keyframe: bool = False) -> bytes:
+        """Encode ``frames`` and ``audio`` (``(S,)`` float in [-1, 1]); returns the new bytes.
+        ``keyframe``: start a new fragment at the first of ``frames`` (the fragment before it
+        is written out at once instead of waiting for the next regular keyframe)."""
         if self._closed:
             raise InputError("the stream is closed")
-        for frame in frames:
-            self._encode_frame(np.asarray(frame))
+        for i, frame in enumerate(frames):
+            self._encode_frame(np.asarray(frame), keyframe and i == 0)
         if audio is not None and self._as is not None:
             self._pending = np.concatenate([self._pending, np.asarray(audio, np.float32).reshape(-1)])
             self._encode_audio(final=False)
@@ -127,7 +130,7 @@ class FragmentedMP4:
         self._box.close()
         return self._sink.drain()
 
-    def _encode_frame(self, frame: np.ndarray) -> None:
+    def _encode_frame(self, frame: np.ndarray, keyframe: bool = False) -> None:
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise InputError(f"frames must be HxWx3 uint8, got {frame.dtype} {frame.shape}")
         if (frame.shape[1], frame.shape[0]) != self.size:
@@ -135,6 +138,8 @@ class FragmentedMP4:
         vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
         vf.pts = self.frames_written
         vf.time_base = 1 / self.fps
+        if keyframe:
+            vf.pict_type = PictureType.I
         self._box.mux(self._vs.encode(vf))
         self.frames_written += 1
 

@@ -87,8 +87,12 @@ class LiveSession:
         clauses = buffer.feed(text) + buffer.flush()
         for i, clause in enumerate(clauses):
             self._media(self.talker.say(clause, emotion=emotion if i == 0 else None,
-                                        intensity=intensity if i == 0 else None))
-        self._emit({"event": "end", "id": uid, "at": round(self.talker.media_time, 3)})
+                                        intensity=intensity if i == 0 else None), keyframe=i == 0)
+        end = self.talker.media_time
+        # the first idle frames at once, on a keyframe: the speech's last fragment leaves now
+        # rather than when the wall clock has caught up with the media
+        self._media(self.talker.idle(IDLE_STEP_S), keyframe=True)
+        self._emit({"event": "end", "id": uid, "at": round(end, 3)})
 
     def _check(self, msg: dict) -> tuple[str, str | None, float | None]:
         if not isinstance(msg, dict):
@@ -110,11 +114,11 @@ class LiveSession:
                               self.talker.intensity if intensity is None else intensity, schedule=False)
         return text, (None if emotion is None else str(emotion)), intensity
 
-    def _media(self, chunks) -> None:
-        for chunk in chunks:
+    def _media(self, chunks, keyframe: bool = False) -> None:
+        for i, chunk in enumerate(chunks):
             if self.closed.is_set():
                 raise _Closed
-            data = self.encoder.write(chunk.frames, chunk.audio)
+            data = self.encoder.write(chunk.frames, chunk.audio, keyframe=keyframe and i == 0)
             if data:
                 self._emit(data)
 
