@@ -195,7 +195,8 @@ def render_video(recon, anim, path: str | Path, model: MorphableModel | str | No
     try:
         checks = lipsync_self_checks(anim, model)
     except Exception:  # noqa: BLE001 - a check must never turn a written video into a failure
-        checks = dict.fromkeys(("closed_in_pauses", "closed_on_pbm", "jaw_loudness_r"), float("nan"))
+        checks = dict.fromkeys(("closed_in_pauses", "still_in_pauses", "closed_on_pbm", "jaw_loudness_r"),
+                               float("nan"))
     return VideoReport(path=path, frames=total, duration=anim.duration, fps=anim.fps,
                        seconds=seconds, checks=checks)
 
@@ -384,7 +385,10 @@ def edit_coefficients(recon, model: MorphableModel, expression: dict[str, float]
     if emotion:
         from talkrig.animate.emotion import parse_mix
 
-        weights += parse_mix(emotion, intensity).vector().astype(np.float32)
+        mix = parse_mix(emotion, intensity)
+        weights += mix.vector().astype(np.float32)
+        jaw = ARKIT_52.index("jawOpen")  # the jaw an emotion holds (surprise, fear)
+        weights[jaw] = max(weights[jaw], float(mix.head()[7]))
     for name, value in (expression or {}).items():
         if name not in ARKIT_52:
             raise InputError(f"unknown expression {name!r} (use ARKit names such as jawOpen)")

@@ -30,7 +30,8 @@ EXPECTED = {
     "surprised": ("brows_up", "lids_wide"),                  # AU1 + AU2 + AU5
     "fearful": ("brows_up", "lids_wide", "lip_stretch"),     # AU1+2 (+4) +5+20
     "angry": ("brows_down", "lids_wide", "lids_tight", "lip_press"),  # AU4 + AU5 + AU7 + AU23/24
-    "disgusted": ("nose", "corners_down"),                   # AU9 + AU15
+    # AU9 + AU15, and the cheek raise / lid tightening (AU6/7) of MEAD's disgusted faces
+    "disgusted": ("nose", "corners_down", "cheeks", "lids_tight"),
     "contempt": ("brows_up",),  # + one-sided AU14/AU10 (tested apart): MEAD's contempt
 }
 

@@ -67,13 +67,41 @@ def test_jaw_follows_loudness():
 
 
 def test_emotion_keeps_lip_sync():
+    """Every emotion: p/b/m seal and the mouth is still in pauses. Emotions that hold the mouth
+    open (surprise and fear drop the jaw, disgust and contempt raise the upper lip) hold it
+    still; the others rest it closed."""
     text = "Bob bought a big blue balloon. Wait, maybe not."
+    holds_open = {"surprised", "fearful", "disgusted", "contempt"}
     for emo in ("happy", "sad", "surprised", "disgusted", "angry", "fearful", "contempt"):
         anim = animate(text, emotion=emo, pose="still")  # spoken in the emotion's voice: its own timing
         closed = metrics.mouth_closed(anim.expression)
         assert metrics.bilabial_closure(closed, anim.phonemes, anim.fps)[0] >= 0.9, emo
         pauses = [(a, b) for a, b, p in anim.phonemes if p == SIL and b - a >= 0.15]
-        assert metrics.pause_closure(closed, pauses, anim.fps)[0] >= 0.9, emo
+        opening = metrics.lip_opening_arkit(anim.expression)
+        assert metrics.pause_stillness(opening, pauses, anim.fps, tol=0.03)[0] >= 0.9, emo
+        if emo not in holds_open:
+            assert metrics.pause_closure(closed, pauses, anim.fps)[0] >= 0.9, emo
+
+
+@pytest.mark.parametrize("emotion", ["surprised", "fearful"])
+def test_surprise_and_fear_hold_the_jaw_dropped_and_still_seal(emotion):
+    import talkrig
+
+    model = talkrig.load_model("default")
+    text = "What? I never knew that. Maybe, maybe not!"
+    anim = animate(text, emotion=emotion, pose="still")
+    neutral = animate(text, pose="still")
+    jaw = anim.channel("jawOpen")
+    pauses = [(a, b) for a, b, p in anim.phonemes if p == SIL and b - a >= 0.15]
+    # the pauses between sentences (not the first silence, where the emotion sets in)
+    idx = metrics.frames_in([(a, b - 0.12) for a, b in pauses if a > 0.2], anim.fps, anim.n_frames)
+    assert len(idx) and jaw[idx].min() > 0.2  # held open while nothing is said ...
+    assert np.ptp(jaw[idx]) < 0.02  # ... and still
+    gap = metrics.lip_gap(anim.expression, model)
+    assert metrics.bilabial_closure(gap <= metrics.CLOSED_GAP_CM, anim.phonemes, anim.fps)[0] == 1.0
+    assert np.median(jaw) > np.median(neutral.channel("jawOpen")) + 0.15
+    checks = metrics.self_checks(anim, model)
+    assert checks["still_in_pauses"] >= 0.9 and checks["closed_in_pauses"] < 0.5
 
 
 @pytest.mark.slow

@@ -34,9 +34,9 @@ from asset_file import read_asset, write_asset  # noqa: E402
 
 #: Largest vertex displacement (cm) of a unit at weight 1, where the Face Unit falls short.
 FACE_UNIT_RANGE_CM: dict[str, float] = {
-    "browInnerUp": 1.06,
-    "browOuterUpLeft": 1.06,
-    "browOuterUpRight": 1.06,
+    "browInnerUp": 1.31,
+    "browOuterUpLeft": 1.31,
+    "browOuterUpRight": 1.31,
 }
 _NOTE = ("brow raise units rescaled to a 10.6 mm largest displacement (mean maximal eyebrow lift, "
          "Vicon, 12 adults) by tools/default_face_units.py")

@@ -67,11 +67,11 @@ SYNONYMS = {
 EMOTION_AUS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
-    "sad": {"1": 0.9, "4": 0.2, "15": 0.8, "17": 0.4, "43": 0.2},
+    "sad": {"1": 0.9, "4": 0.2, "7": 0.5, "15": 0.8, "17": 0.4, "43": 0.2},
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.6, "26": 0.6},
-    "fearful": {"1": 0.9, "2": 0.6, "4": 0.15, "5": 1.0, "7": 0.3, "20": 0.8, "26": 0.4},
-    "angry": {"4": 1.0, "5": 0.4, "7": 0.8, "23": 0.7, "24": 0.4},
-    "disgusted": {"9": 1.0, "10": 0.5, "15": 0.6, "16": 0.3},
+    "fearful": {"1": 0.9, "2": 0.6, "4": 0.15, "5": 1.0, "7": 0.3, "20": 0.8, "26": 0.6},
+    "angry": {"4": 1.0, "5": 0.4, "7": 1.0, "23": 0.7, "24": 0.4},
+    "disgusted": {"6": 0.5, "7": 0.5, "9": 1.0, "10": 0.8, "15": 0.6, "16": 0.3},
     "contempt": {"1": 0.8, "2": 0.8, "R14": 0.6, "R10": 0.6, "43": 0.2},
 }
 
@@ -104,6 +104,8 @@ AU_TO_ARKIT: dict[str, dict[str, float]] = {
 # Face regions the emotion owns versus the ones it shares with speech.
 VISEME_OWNED = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "mouthRollLower",
                 "mouthRollUpper", "tongueOut")
+#: Share of an emotion's lip-parting shapes kept on the lips (speech shapes them too).
+LIP_OPENING_GAIN = 0.8
 LIP_OPENING = ("mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight")
 LIP_CORNERS = ("mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
                "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft", "mouthFrownRight",
@@ -139,7 +141,9 @@ class HeadStyle:
     ``pitch``/``yaw``/``roll``: held offsets in degrees (pitch + is chin down, as in
     :mod:`talkrig.animate.head`); ``motion``: scale of the speech-driven head movement;
     ``gaze``: held vertical gaze in eyeLook units (+ up, - down); ``blinks``: blink-rate factor;
-    ``jaw``: how wide the jaw opens in speech, as a factor (aroused speech opens the mouth more).
+    ``jaw``: how wide the jaw opens in speech, as a factor (aroused speech opens the mouth more);
+    ``held_jaw``: a jawOpen weight held through speech and pauses alike (the dropped jaw of
+    surprise and fear, FACS AU26/AU25), let go only where the lips seal for /p b m/.
     """
 
     pitch: float = 0.0
@@ -149,11 +153,12 @@ class HeadStyle:
     gaze: float = 0.0
     blinks: float = 1.0
     jaw: float = 1.0
+    held_jaw: float = 0.0
 
     def vector(self) -> np.ndarray:
-        """``(7,)`` float32 offsets from neutral (motion, blinks and jaw as factor - 1)."""
+        """``(8,)`` float32 offsets from neutral (motion, blinks and jaw as factor - 1)."""
         return np.array([self.pitch, self.yaw, self.roll, self.motion - 1, self.gaze, self.blinks - 1,
-                         self.jaw - 1], np.float32)
+                         self.jaw - 1, self.held_jaw], np.float32)
 
 
 # Directions from the studies of emotional head and body movement: Wallbott 1998 ("Bodily
@@ -166,13 +171,20 @@ class HeadStyle:
 # (docs/metrics.md: contempt looks down more than neutral, anger and disgust less; angry,
 # surprised and fearful speakers open the jaw more, median jawOpen 0.19-0.22 vs 0.02 neutral).
 # Sizes are a few degrees, well inside what the photo warp renders cleanly.
+# The dropped jaw of surprise and fear (EMOTION_AUS: AU26 0.6 and 0.4) is held, not spoken: MEAD
+# surprised and fearful speakers show jawOpen +0.17 / +0.18 over their neutral clips as a median
+# over every frame (docs/metrics.md), while the renders, whose jaw only opened wider in speech
+# (``jaw`` 1.3-1.35), read +0.01. Half the AU26 level is held as jawOpen; measured on renders it
+# reads as MEAD's level (benchmarks/RESULTS.md, emotions).
+HELD_JAW = {"surprised": 0.5 * EMOTION_AUS["surprised"]["26"], "fearful": 0.5 * EMOTION_AUS["fearful"]["26"]}
+
 HEAD_STYLES: dict[str, HeadStyle] = {
     "neutral": HeadStyle(),
     "happy": HeadStyle(pitch=-3.0, roll=2.0, motion=1.3),
     "sad": HeadStyle(pitch=5.0, motion=0.5, gaze=-0.25),
     "angry": HeadStyle(pitch=3.0, motion=1.3, gaze=0.10, blinks=0.8, jaw=1.35),
-    "surprised": HeadStyle(pitch=-1.5, motion=1.1, gaze=0.10, blinks=0.7, jaw=1.35),
-    "fearful": HeadStyle(pitch=-2.0, yaw=3.0, motion=1.0, blinks=1.5, jaw=1.3),
+    "surprised": HeadStyle(pitch=-1.5, motion=1.1, gaze=0.10, blinks=0.7, jaw=1.35, held_jaw=HELD_JAW["surprised"]),
+    "fearful": HeadStyle(pitch=-2.0, yaw=3.0, motion=1.0, blinks=1.5, jaw=1.3, held_jaw=HELD_JAW["fearful"]),
     "disgusted": HeadStyle(pitch=2.0, yaw=-5.0, roll=-2.0, motion=0.9, gaze=0.10),
     "contempt": HeadStyle(pitch=-5.0, yaw=4.0, roll=3.0, motion=0.8, gaze=-0.15),
 }
@@ -246,8 +258,8 @@ class EmotionMix:
         return np.clip(out, 0.0, 1.0)
 
     def head(self) -> np.ndarray:
-        """``(7,)`` :meth:`HeadStyle.vector` offsets, intensity-weighted over the blend."""
-        out = np.zeros(7, np.float32)
+        """``(8,)`` :meth:`HeadStyle.vector` offsets, intensity-weighted over the blend."""
+        out = np.zeros(8, np.float32)
         for name, w in self.parts:
             out += w * HEAD_STYLES[canonical_emotion(name)].vector()
         return out
@@ -350,8 +362,8 @@ def emotion_curves(schedule: list[tuple[float, EmotionMix]], times: np.ndarray,
 
 def head_curves(schedule: list[tuple[float, EmotionMix]], times: np.ndarray,
                 transition_s: float = 0.5) -> np.ndarray:
-    """``(N, 7)`` :class:`HeadStyle` offsets over ``times`` (pitch, yaw, roll in degrees,
-    motion - 1, gaze, blinks - 1, jaw - 1), switching like :func:`emotion_curves`."""
+    """``(N, 8)`` :class:`HeadStyle` offsets over ``times`` (pitch, yaw, roll in degrees,
+    motion - 1, gaze, blinks - 1, jaw - 1, held jaw), switching like :func:`emotion_curves`."""
     return _blend_over_time(schedule, [m.head() for _, m in schedule], times, transition_s)
 
 
@@ -376,9 +388,10 @@ def compose(speech: np.ndarray, emotion: np.ndarray, seal: np.ndarray, rounding:
     other = [i for i in range(len(ARKIT_52)) if i not in owned]
     gate = np.ones((len(speech), len(ARKIT_52)), np.float32)
     gate[:, idx(LIP_CORNERS)] = (1.0 - 0.8 * np.clip(rounding, 0, 1))[:, None]
-    # Lip-parting AUs (10, 16) only act while the mouth is open for speech: in pauses the
-    # lips rest together and on /p b m/ they seal.
-    gate[:, idx(LIP_OPENING)] = ((1.0 - seal) * 0.6 * speaking)[:, None]
+    # Lip-parting AUs (10, 16: disgust's and contempt's raised upper lip) are held like the
+    # rest of the emotion, in words and pauses alike (still in pauses), and give way to a
+    # /p b m/ seal.
+    gate[:, idx(LIP_OPENING)] = ((1.0 - seal) * LIP_OPENING_GAIN)[:, None]
     e = emotion * gate
     # Emotion adds onto speech where both act (e.g. a smile and a wide /i/ stretch): keep the
     # larger demand rather than summing, so shapes do not overshoot.

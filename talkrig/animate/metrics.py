@@ -79,6 +79,28 @@ def pause_closure(closed: np.ndarray, pauses: list[tuple[float, float]], fps: fl
     return (float(closed[idx].mean()) if len(idx) else float("nan")), int(len(idx))
 
 
+#: The end of a pause that belongs to the next sound when measuring stillness (s): lips shape
+#: (and seal, before /p b m/) the next sound 100-200 ms before it is heard (Chandrasekaran et
+#: al. 2009), which is movement for the sound, not in the pause.
+ANTICIPATION_S = 0.12
+
+
+def pause_stillness(gap: np.ndarray, pauses: list[tuple[float, float]], fps: float,
+                    tol: float = 0.1, lead_s: float = ANTICIPATION_S) -> tuple[float, int]:
+    """Fraction of frames inside ``pauses`` whose lip gap (or opening) ``gap`` ``(T,)`` stays
+    within ``tol`` of that pause's median: the mouth does not move while nothing is said,
+    whether it rests closed or is held open by the emotion (surprise, fear). The last
+    ``lead_s`` of each pause is left out (:data:`ANTICIPATION_S`)."""
+    still, total = 0, 0
+    for a, b in pauses:
+        idx = frames_in([(a, b - lead_s)], fps, len(gap)) if b - lead_s > a else np.array([], int)
+        if len(idx):
+            g = gap[idx]
+            still += int((np.abs(g - np.median(g)) <= tol).sum())
+            total += len(idx)
+    return (still / total if total else float("nan")), total
+
+
 def bilabial_closure(closed: np.ndarray, phonemes: list, fps: float) -> tuple[float, int]:
     """Fraction of /p b m/ occurrences during which at least one frame shows closed lips
     (frames within the phone's interval, or the nearest frame when none falls inside)."""
@@ -153,15 +175,19 @@ def boundary_accuracy(reference: list, aligned: list, tol: float = 0.05) -> floa
 
 def self_checks(anim, model) -> dict[str, float]:
     """Cheap checks of an animation on the model's geometry (no video decoding): share of
-    frames with closed lips inside pauses >= 150 ms, share of p/b/m with a closed frame, and
-    Pearson r of jaw opening against loudness. ``talkrig eval`` measures the same on pixels."""
+    frames with closed lips inside pauses >= 150 ms, share of those frames whose mouth does
+    not move (closed, or held open by surprise or fear), share of p/b/m with a closed frame,
+    and Pearson r of jaw opening against loudness. ``talkrig eval`` measures the same on
+    pixels."""
     # pauses as the speech timeline has them (TTS events or alignment); a stop consonant's
     # silent closure is not a pause
     pauses = [(a, b) for a, b, p in anim.phonemes if p == SIL and b - a >= 0.15]
     if not anim.phonemes:
         pauses = audio_pauses(anim.audio)
-    closed = mouth_closed(anim.expression, model)
+    gap = lip_gap(anim.expression, model) if model is not None else lip_opening_arkit(anim.expression)
+    closed = gap <= (CLOSED_GAP_CM if model is not None else CLOSED_ARKIT)
     pause, _ = pause_closure(closed, pauses, anim.fps)
+    still, _ = pause_stillness(gap, pauses, anim.fps, tol=0.1 if model is not None else 0.03)
     pbm, _ = bilabial_closure(closed, anim.phonemes, anim.fps)
     r = jaw_loudness_r(anim.expression, anim.audio, anim.fps, anim.sample_rate)
-    return {"closed_in_pauses": pause, "closed_on_pbm": pbm, "jaw_loudness_r": r}
+    return {"closed_in_pauses": pause, "still_in_pauses": still, "closed_on_pbm": pbm, "jaw_loudness_r": r}

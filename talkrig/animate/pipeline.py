@@ -119,7 +119,7 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
     n = max(int(round(speech.duration * fps)), 1)
     t = np.arange(n) / fps
     speech_w, ch = mouth_curves(speech, fps, n, lead_s=lead_s)
-    style = emo.head_curves(schedule, t, transition_s)  # (n, 7): see emotion.HeadStyle
+    style = emo.head_curves(schedule, t, transition_s)  # (n, 8): see emotion.HeadStyle
     c = {name: i for i, name in enumerate(visemes.CHANNELS)}
     seal, rounding = ch[:, c["seal"]], np.maximum(ch[:, c["pucker"]], ch[:, c["funnel"]])
     # aroused speech opens the jaw wider, but never into a /p b m/ seal
@@ -127,6 +127,12 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
     speaking = np.clip(ch[:, c["jaw"]] * 4.0 + seal, 0.0, 1.0)
     emotion_w = emo.emotion_curves(schedule, t, transition_s)
     expression = emo.compose(speech_w, emotion_w, seal, rounding, speaking)
+    # the emotion's held jaw (surprise, fear): open through words and pauses alike, so it does
+    # not move in pauses, with speech's own jaw movement riding on top of it (the jaw still
+    # follows loudness); it gives way where the lips seal, exactly as the jaw gain above
+    jaw = ARKIT_52.index("jawOpen")
+    held = style[:, 7] * np.clip(1.0 - 2.0 * seal, 0.0, 1.0)
+    expression[:, jaw] = held + expression[:, jaw] * (1.0 - held)
     eyes = head.eye_weights(n, fps, seed, gaze=gaze, blink_rate=1.0 + float(style[:, 5].mean()),
                             gaze_offset=style[:, 4])
     # Blinks close the lids over whatever the emotion does (wide eyes still blink).

@@ -57,7 +57,8 @@ def render(
               f"({report.render_fps:.1f} frames/s)")
     c = {k: ("n/a" if v != v else f"{v:.0%}") for k, v in report.checks.items()}
     r = report.checks["jaw_loudness_r"]
-    out.print(f"lip-sync self-checks: lips closed in {c['closed_in_pauses']} of pause frames, "
+    out.print(f"lip-sync self-checks: mouth still in {c['still_in_pauses']} of pause frames "
+              f"(closed in {c['closed_in_pauses']}), "
               f"on {c['closed_on_pbm']} of p/b/m; jaw-loudness r = {'n/a' if r != r else f'{r:.2f}'} "
               f"(animation, on the mesh)")
     if check and not quiet and not debug:
