@@ -68,10 +68,10 @@ def test_jaw_follows_loudness():
 
 def test_emotion_keeps_lip_sync():
     """Every emotion: p/b/m seal and the mouth is still in pauses. Emotions that hold the mouth
-    open (surprise and fear drop the jaw, disgust and contempt raise the upper lip) hold it
+    open (surprise, fear and anger drop the jaw, disgust and contempt raise the upper lip) hold it
     still; the others rest it closed."""
     text = "Bob bought a big blue balloon. Wait, maybe not."
-    holds_open = {"surprised", "fearful", "disgusted", "contempt"}
+    holds_open = {"surprised", "fearful", "angry", "disgusted", "contempt"}
     for emo in ("happy", "sad", "surprised", "disgusted", "angry", "fearful", "contempt"):
         anim = animate(text, emotion=emo, pose="still")  # spoken in the emotion's voice: its own timing
         closed = metrics.mouth_closed(anim.expression)

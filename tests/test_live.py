@@ -170,3 +170,18 @@ def test_stream_mp4_from_streamed_tokens_is_one_playable_file():
     assert n > 25 * 1.5 and abs(audio_s - n / 25) < 0.15
     with pytest.raises(Exception, match="exactly one"):
         api.stream(REPO / "examples" / "astronaut.jpg")
+
+
+def test_stream_from_speech_audio_with_and_without_a_transcript(shared):
+    from talkrig import api
+    from talkrig.io.audio import load_audio
+
+    samples, _ = load_audio(shared("dev", "audio", "pocketsphinx_goforward.wav"))
+    chunks = list(api.stream(REPO / "examples" / "astronaut.jpg",
+                             audio=[(samples, "go forward ten meters"), (samples, None)], size=256))
+    speech = [c for c in chunks if c.kind == "speech"]
+    n = sum(len(c.frames) for c in speech)
+    assert abs(n / 25 - 2 * len(samples) / 16000) < 0.1  # both utterances, back to back
+    out = np.concatenate([c.audio for c in speech])
+    assert np.allclose(out[:len(samples) - 640], samples[:len(samples) - 640], atol=1e-6)  # the voice itself
+    assert [c.text for c in speech if c.last] == ["go forward ten meters", None]
