@@ -31,9 +31,7 @@ def serve_command(
         raise InputError("talkrig serve needs the serve extra: pip install 'talkrig[serve]' "
                          f"(missing: {', '.join(missing)})")
     _check_can_listen(host, port)
-    import uvicorn
-
-    from talkrig.server.app import create_app
+    from talkrig.server.app import serve
     from talkrig.server.services import Settings
 
     settings = Settings(token=token or None, data_dir=data_dir, workers=workers, max_queue=max_queue,
@@ -41,8 +39,7 @@ def serve_command(
     if host not in ("127.0.0.1", "localhost", "::1") and not token:
         typer.echo(f"warning: serving on {host} without --token: anyone who can reach it may use it",
                    err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False,
-                ws="auto")
+    serve(settings, host, port)
 
 
 def _check_can_listen(host: str, port: int) -> None:

@@ -225,6 +225,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run :func:`create_app` on uvicorn until SIGINT/SIGTERM (what `talkrig serve` does)."""
+    import uvicorn
+
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False, ws="auto")
+
+
 def _job(svc: Services, job_id: str):
     try:
         return svc.jobs.get(job_id)
