@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 import wave
 from pathlib import Path
@@ -88,9 +89,18 @@ def long_speech(tmp_path_factory) -> Path:
     return path
 
 
+def _with_ctrl_c(argv: list[str]) -> list[str]:
+    """``argv`` started with Ctrl-C at its default disposition: a test run launched as a
+    background job of a non-interactive shell inherits SIGINT *ignored* (POSIX), and so would
+    every command it starts; a terminal's foreground command, which these tests stand for,
+    never does. Reset by a tiny exec wrapper (no preexec_fn: the test process holds threads)."""
+    reset = "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+    return [sys.executable, "-c", reset, *argv]
+
+
 def _render(audio: Path, out: Path) -> subprocess.Popen:
-    return subprocess.Popen([talkrig_exe(), "render", str(PHOTO), "--audio", str(audio), "--size", "256",
-                             "--no-check", "-o", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    return subprocess.Popen(_with_ctrl_c([talkrig_exe(), "render", str(PHOTO), "--audio", str(audio), "--size", "256",
+                             "--no-check", "-o", str(out)]), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
 
 
@@ -134,7 +144,7 @@ def test_prep_interrupted_resumes_to_the_same_manifest(tmp_path, shared):
     prep_media.make_dataset(shared("dev", "video", "hdtf_WDA_KatieHill_000.mp4"), src, size=128)
 
     def prep(out: Path) -> subprocess.Popen:
-        return subprocess.Popen([talkrig_exe(), "prep", str(src), "-o", str(out), "--workers", "2"],
+        return subprocess.Popen(_with_ctrl_c([talkrig_exe(), "prep", str(src), "-o", str(out), "--workers", "2"]),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
     t0 = time.monotonic()
