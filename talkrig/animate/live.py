@@ -106,16 +106,21 @@ def ease_out(n_frames: int, fps: float, seconds: float = JOIN_S) -> np.ndarray:
     return (1.0 - x * x * (3.0 - 2.0 * x)).astype(np.float32)
 
 
-def join(anim: Animation, previous: Pose | None, seconds: float = JOIN_S) -> Animation:
+def join(anim: Animation, previous: Pose | None, seconds: float = JOIN_S, first: Pose | None = None,
+         done: int = 0) -> Animation:
     """``anim`` whose first frames ease in from ``previous`` (the last frame before it): frame 0
     continues where the previous segment ended and the difference fades out over ``seconds``.
-    ``previous=None`` (the first segment) returns ``anim`` unchanged."""
+    ``previous=None`` (the first segment) returns ``anim`` unchanged. An ease that spans several
+    pieces of one segment passes ``first`` (the segment's own first frame, from which the
+    difference is taken) and ``done`` (frames of the ease already shown)."""
     if previous is None or anim.n_frames == 0:
         return anim
-    w = ease_out(anim.n_frames, anim.fps, seconds)[:, None]
-    expression = np.clip(anim.expression + w * (previous.expression - anim.expression[0]), 0.0, 1.0)
-    rotation = anim.rotation + w * (previous.rotation - anim.rotation[0])
-    translation = anim.translation + w * (previous.translation - anim.translation[0])
+    if first is None:
+        first = Pose(anim.expression[0], anim.rotation[0], anim.translation[0])
+    w = ease_out(done + anim.n_frames, anim.fps, seconds)[done:, None]
+    expression = np.clip(anim.expression + w * (previous.expression - first.expression), 0.0, 1.0)
+    rotation = anim.rotation + w * (previous.rotation - first.rotation)
+    translation = anim.translation + w * (previous.translation - first.translation)
     return Animation(fps=anim.fps, expression=expression, rotation=rotation, translation=translation,
                      audio=anim.audio, sample_rate=anim.sample_rate, phonemes=anim.phonemes,
                      words=anim.words, emotion=anim.emotion, metadata=dict(anim.metadata))

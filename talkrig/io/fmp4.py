@@ -23,8 +23,7 @@ import numpy as np
 from av.video.frame import PictureType
 
 from talkrig.errors import InputError
-
-_AAC_FRAME = 1024  # samples per AAC frame
+from talkrig.io.video import _AAC_FRAME, _fps_fraction
 
 
 class _Sink(io.RawIOBase):
@@ -78,7 +77,7 @@ class FragmentedMP4:
         w, h = int(size[0]), int(size[1])
         if w <= 0 or h <= 0 or w % 2 or h % 2:
             raise InputError(f"video size must be positive and even (yuv420p), got {w}x{h}")
-        self.fps = Fraction(fps).limit_denominator(1001)
+        self.fps = _fps_fraction(fps)
         self.size = (w, h)
         self.sample_rate = sample_rate
         self.frames_written = 0

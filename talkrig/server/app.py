@@ -140,7 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(400, "give exactly one of text or audio")
         try:
             if text is not None:
-                text = check_text_limit(text, s)
+                text = check_text_limit(text, s.max_text)
             api.check_emotion(emotion, intensity)
             api.check_pose(pose)
             if size not in api.SIZES:

@@ -18,6 +18,7 @@ import time
 
 from talkrig import api
 from talkrig.errors import InputError, TalkrigError
+from talkrig.server.services import check_text_limit
 
 #: How far idle media runs ahead of the wall clock (s): enough to ride out a scheduling hiccup,
 #: little enough that speech starts soon after its text arrives.
@@ -97,12 +98,7 @@ class LiveSession:
     def _check(self, msg: dict) -> tuple[str, str | None, float | None]:
         if not isinstance(msg, dict):
             raise InputError('send JSON objects like {"text": "Hello!", "emotion": "happy"}')
-        text = str(msg.get("text") or "").strip()
-        if not text:
-            raise InputError("text is empty")
-        if len(text) > self.max_text:
-            raise InputError(f"text is {len(text)} characters; the limit is {self.max_text}")
-        api.check_text(text)
+        text = check_text_limit(str(msg.get("text") or ""), self.max_text)
         emotion = msg.get("emotion")
         intensity = msg.get("intensity")
         try:

@@ -245,11 +245,12 @@ class Services:
         self.jobs.close()
 
 
-def check_text_limit(text: str, settings: Settings) -> str:
+def check_text_limit(text: str, max_text: int) -> str:
+    """``text`` stripped, or a one-line :class:`InputError` (empty, too long, unspeakable)."""
     text = (text or "").strip()
     if not text:
         raise InputError("text is empty")
-    if len(text) > settings.max_text:
-        raise InputError(f"text is {len(text)} characters; the limit is {settings.max_text}")
+    if len(text) > max_text:
+        raise InputError(f"text is {len(text)} characters; the limit is {max_text}")
     api.check_text(text)
     return text

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from talkrig.animate.animation import Animation
-from talkrig.animate.live import JOIN_S, Pose, ease_out, frames_for, idle_animation, join
+from talkrig.animate.live import JOIN_S, Pose, frames_for, idle_animation, join
 from talkrig.animate.speech import Speech
 from talkrig.model.morphable import MorphableModel
 from talkrig.synth.frames import TalkingHeadRenderer
@@ -241,17 +241,12 @@ class LiveTalker:
 
 def _eased(anim: Animation, ease: tuple) -> tuple[Animation, tuple | None]:
     """Idle frames ``anim`` with the ease-in ``ease`` = (pose eased from, loop, loop index the
-    ease started at, frames of it done) applied; returns them and the ease still under way
-    (``None`` once finished). An ease spans several :meth:`LiveTalker.idle` calls."""
+    ease started at, frames of it done) applied (:func:`~talkrig.animate.live.join`); returns
+    them and the ease still under way (``None`` once finished). An ease spans several
+    :meth:`LiveTalker.idle` calls."""
     start, loop, i0, done = ease
-    w = ease_out(done + anim.n_frames, anim.fps)[done:, None]
     first = Pose(loop.expression[i0], loop.rotation[i0], loop.translation[i0])
-    out = Animation(fps=anim.fps,
-                    expression=np.clip(anim.expression + w * (start.expression - first.expression), 0, 1),
-                    rotation=anim.rotation + w * (start.rotation - first.rotation),
-                    translation=anim.translation + w * (start.translation - first.translation),
-                    audio=anim.audio, sample_rate=anim.sample_rate, emotion=anim.emotion,
-                    metadata=anim.metadata)
+    out = join(anim, start, first=first, done=done)
     done += anim.n_frames
     return out, (None if done >= frames_for(JOIN_S, anim.fps) else (start, loop, i0, done))
 
