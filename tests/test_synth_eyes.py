@@ -1,6 +1,7 @@
 """Eyeballs the photo never showed: a widened eye shows white above the iris, not smeared lids."""
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,3 +83,57 @@ def test_a_widened_eye_shows_white_above_the_iris(shared):
         # pixels of the sclera's colour (skin is as bright, but redder)
         white = [int((np.abs(im[box].astype(np.float32) - sclera).max(-1) < 30).sum()) for im in (rest, wide)]
         assert white[1] > 1.3 * white[0] + 10, white
+
+
+def _astronaut_renderer():
+    import talkrig
+    from talkrig import api
+    from talkrig.synth.frames import TalkingHeadRenderer
+
+    rec = api.reconstruct(Path(__file__).resolve().parents[1] / "examples" / "astronaut.jpg")
+    model = talkrig.load_model(rec.model_name)
+    return rec, model, TalkingHeadRenderer(model, rec, size=512)
+
+
+def _with(coeffs, model, **weights):
+    c = coeffs.clone()
+    for name, w in weights.items():
+        c.expression[0, model.expression_index(name)] += w
+    return c
+
+
+def test_lids_count_as_raised_only_above_their_place_in_the_photo():
+    """The eyeball above the photo's lid line is drawn only while the upper lid stands higher
+    than in the photo: with the photo's own expression and in a blink the photo is warped as
+    before."""
+    from talkrig import api
+
+    rec, model, r = _astronaut_renderer()
+    rest = api.edit_coefficients(rec, model)
+    openings = r.source.eye_openings
+    assert openings is not None and openings.shape == (2, 16, 2)
+
+    def raised(c):
+        return r._lids_raised(r.source.camera.project(model.vertices(c)))[0].tolist()
+
+    assert raised(rec.coeffs) == [False, False]
+    assert raised(_with(rest, model, eyeBlinkLeft=0.6, eyeBlinkRight=0.6)) == [False, False]
+    assert raised(_with(rest, model, eyeWideLeft=1.0, eyeWideRight=1.0)) == [True, True]
+
+
+@pytest.mark.slow
+def test_widened_eyes_read_as_wide_to_the_landmarker():
+    """Real portrait, real landmarker: raising the upper lids (AU5) shows the whole iris with
+    white above it, and MediaPipe scores the eyes wider (before the photo's lid margin stayed
+    on the eyeball as a dark bar over the iris and eyeWide read ~0 at any weight)."""
+    from talkrig import api
+    from talkrig.eval.track import detect_photo
+    from talkrig.model.arkit import ARKIT_52
+
+    rec, model, r = _astronaut_renderer()
+    rest = api.edit_coefficients(rec, model)
+    scores = [detect_photo(next(r.iter_frames(c)))[1] for c in (rest, _with(rest, model, eyeWideLeft=1.0,
+                                                                               eyeWideRight=1.0))]
+    for side in ("eyeWideLeft", "eyeWideRight"):
+        k = ARKIT_52.index(side)
+        assert scores[1][k] > scores[0][k] + 0.05, (side, scores[0][k], scores[1][k])

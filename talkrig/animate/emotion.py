@@ -67,11 +67,11 @@ SYNONYMS = {
 EMOTION_AUS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
-    "sad": {"1": 0.9, "4": 0.2, "7": 0.5, "15": 0.8, "17": 0.4, "43": 0.2},
+    "sad": {"1": 1.0, "4": 0.2, "7": 0.3, "15": 0.8, "17": 0.25, "43": 0.4},
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.6, "26": 0.6},
-    "fearful": {"1": 0.9, "2": 0.6, "4": 0.15, "5": 1.0, "7": 0.3, "20": 0.8, "26": 0.6},
-    "angry": {"4": 1.0, "5": 0.4, "7": 1.0, "23": 0.5, "24": 0.2, "26": 0.4},
-    "disgusted": {"6": 0.5, "7": 0.5, "9": 1.0, "10": 0.8, "15": 0.6, "16": 0.3},
+    "fearful": {"1": 0.9, "2": 0.8, "4": 0.3, "5": 1.0, "7": 0.3, "20": 0.5, "26": 0.8},
+    "angry": {"4": 1.0, "5": 0.1, "7": 1.0, "23": 0.3, "26": 0.4},
+    "disgusted": {"6": 0.5, "7": 0.5, "9": 1.0, "10": 1.0, "15": 0.6},
     "contempt": {"1": 0.8, "2": 0.8, "R14": 0.6, "R10": 0.6, "43": 0.2},
 }
 
@@ -182,7 +182,7 @@ HELD_JAW = {e: 0.5 * EMOTION_AUS[e]["26"] for e in ("surprised", "fearful", "ang
 HEAD_STYLES: dict[str, HeadStyle] = {
     "neutral": HeadStyle(),
     "happy": HeadStyle(pitch=-3.0, roll=2.0, motion=1.3),
-    "sad": HeadStyle(pitch=5.0, motion=0.5, gaze=-0.25),
+    "sad": HeadStyle(pitch=5.0, motion=0.5, gaze=-0.1),
     "angry": HeadStyle(pitch=3.0, motion=1.3, gaze=0.10, blinks=0.8, jaw=1.35, held_jaw=HELD_JAW["angry"]),
     "surprised": HeadStyle(pitch=-1.5, motion=1.1, gaze=0.10, blinks=0.7, jaw=1.35, held_jaw=HELD_JAW["surprised"]),
     "fearful": HeadStyle(pitch=-2.0, yaw=3.0, motion=1.0, blinks=1.5, jaw=1.3, held_jaw=HELD_JAW["fearful"]),

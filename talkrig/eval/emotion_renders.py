@@ -28,6 +28,13 @@ class RenderVerdict:
     probabilities: dict[str, float]
     render_s: float              # seconds to animate and render
     frames: int
+    # lip sync of the same render: best audio/mouth offset on the pixels (frames, + = the
+    # mouth leads the sound; None for a still mouth), and on the mesh the share of pause
+    # frames whose mouth is still / closed and of /p b m/ with closed lips
+    offset: int | None = None
+    still_in_pauses: float = float("nan")
+    closed_in_pauses: float = float("nan")
+    closed_on_pbm: float = float("nan")
 
     @property
     def hit(self) -> bool:
@@ -39,6 +46,9 @@ def judge_emotion_renders(recon, text: str, emotions=EMOTIONS, intensity: float 
     """Render ``text`` in every one of ``emotions`` on ``recon`` (speaking, natural head motion)
     and judge each against the neutral render (neutral itself against the photo)."""
     from talkrig.animate import animate
+    from talkrig.animate.metrics import self_checks
+    from talkrig.eval.landmarks import mouth_opening
+    from talkrig.eval.lipsync import lip_sync
     from talkrig.eval.track import track_frames
     from talkrig.model import load_model
     from talkrig.synth.frames import TalkingHeadRenderer
@@ -53,21 +63,46 @@ def judge_emotion_renders(recon, text: str, emotions=EMOTIONS, intensity: float 
                        pose="natural", seed=seed)
         frames = list(renderer.iter_frames(anim.to_coefficients(model, recon.neutral_coeffs())))
         seconds = time.perf_counter() - t0
-        return clip_features(track_frames(frames, anim.fps).blendshapes), seconds, len(frames)
+        track = track_frames(frames, anim.fps)
+        opening = mouth_opening(track.landmarks68)
+        sync = lip_sync(opening, anim.audio, anim.sample_rate, anim.fps)
+        checks = self_checks(anim, model)
+        lips = dict(offset=sync.av_offset, still_in_pauses=checks["still_in_pauses"],
+                    closed_in_pauses=checks["closed_in_pauses"], closed_on_pbm=checks["closed_on_pbm"])
+        return clip_features(track.blendshapes), seconds, len(frames), lips
 
-    neutral, n_s, n_frames = render("neutral")
+    neutral, n_s, n_frames, n_lips = render("neutral")
     out = []
     for emo in emotions:
         if emo == "neutral":
-            feats, seconds, frames = neutral, n_s, n_frames
+            feats, seconds, frames, lips = neutral, n_s, n_frames, n_lips
             p = judge.probabilities(feats, clip_features(np.asarray(recon.blendshapes, float)[None]))
         else:
-            feats, seconds, frames = render(emo)
+            feats, seconds, frames, lips = render(emo)
             p = judge.probabilities(feats, neutral)
         probs = dict(zip(EMOTIONS, (float(v) for v in p)))
         top = max(probs, key=probs.get) if np.isfinite(p).all() else ""
-        out.append(RenderVerdict(emo, intensity, top, probs, seconds, frames))
+        out.append(RenderVerdict(emo, intensity, top, probs, seconds, frames, **lips))
     return out
+
+
+def recognised(v: RenderVerdict) -> bool:
+    """The goal's reading of a verdict (issue #17): the label is the judge's top emotion, and
+    fear also counts when it comes second behind surprise (the two share brows, lids and jaw;
+    real MEAD fear is itself read as surprise by eye)."""
+    if v.hit:
+        return True
+    if v.emotion == "fearful" and v.top == "surprised":
+        second = sorted(v.probabilities, key=v.probabilities.get, reverse=True)[1]
+        return second == "fearful"
+    return False
+
+
+def photos_meeting_goal(verdicts: list[RenderVerdict], faces: int, need: int = 7) -> list[bool]:
+    """Per photo (``verdicts`` in photo order, the same emotions each), whether at least
+    ``need`` of its emotions are :func:`recognised`."""
+    per = len(verdicts) // max(faces, 1)
+    return [sum(recognised(v) for v in verdicts[k * per:(k + 1) * per]) >= need for k in range(faces)]
 
 
 def confusion(verdicts: list[RenderVerdict]) -> np.ndarray:

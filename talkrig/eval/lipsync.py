@@ -136,6 +136,31 @@ def lagged_correlation(opening: np.ndarray, db: np.ndarray, max_shift: int = 15,
     return np.array(out)
 
 
+def offset_curve(opening: np.ndarray, audio: np.ndarray, sr: int, fps: float, max_shift: int = 15) -> np.ndarray:
+    """``(2 * max_shift + 1,)`` correlation of the (high-passed) mouth opening ``(T,)`` with
+    the loudness, over the speech frames and a little around them (onsets and closures
+    matter); entry ``k + max_shift``: the mouth compared with the sound ``k`` frames later
+    (the offset is ``max_shift - argmax``, + = the mouth leads). On a clip of a few seconds
+    a peak one or two syllables away can beat the true one: averaging the curves of several
+    clips before taking the peak is steadier than any one of them."""
+    opening = np.asarray(opening, float)
+    db = loudness_db(audio, sr, fps, len(opening))
+    near = np.convolve(voice_activity(db).astype(float), np.ones(5), mode="same") > 0
+    return lagged_correlation(highpass(opening), highpass(db), max_shift, near)
+
+
+def pooled_offset(curves: list[np.ndarray]) -> int | None:
+    """The offset (frames, + = the mouth leads) at the peak of the mean of several
+    :func:`offset_curve` curves of the same length (None when none has a positive peak)."""
+    curves = [c for c in curves if c is not None and np.isfinite(c).any()]
+    if not curves:
+        return None
+    mean = np.nanmean(np.stack(curves), 0)
+    if not np.nanmax(mean) > 0:
+        return None
+    return (len(mean) - 1) // 2 - int(np.nanargmax(mean))
+
+
 @dataclass
 class LipSyncReport:
     """Weight-free lip-sync numbers of one video (see module docstring)."""
@@ -169,9 +194,7 @@ def lip_sync(opening: np.ndarray, audio: np.ndarray, sr: int, fps: float,
     t = len(opening)
     db = loudness_db(audio, sr, fps, t)
     speech = voice_activity(db)
-    # correlate over speech frames and a little around them (onsets and closures matter)
-    near = np.convolve(speech.astype(float), np.ones(5), mode="same") > 0
-    corr = lagged_correlation(highpass(opening), highpass(db), max_shift, near)
+    corr = offset_curve(opening, audio, sr, fps, max_shift)
     zero = corr[max_shift]
     sp = speech & np.isfinite(opening)
     motion = float(np.std(opening[sp])) if sp.sum() > 1 else float("nan")

@@ -152,7 +152,7 @@ def photo_eyes(image: Tensor, landmarks: Tensor, min_samples: int = 6) -> list[P
         sclera = None
         if len(s) >= min_samples:
             whiteness = s.mean(1) - (s.max(1).values - s.min(1).values)
-            sclera = s[whiteness >= whiteness.quantile(0.75)].median(0).values
+            sclera = s[whiteness >= whiteness.quantile(0.9)].median(0).values
         i = rgb[inside & (r > 1.3 * PUPIL_SHARE * radius) & (r < 0.8 * radius)]
         iris = i.median(0).values if len(i) >= min_samples else None
         out.append(PhotoEye(centre, radius, sclera, iris))

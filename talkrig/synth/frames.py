@@ -34,7 +34,7 @@ from talkrig.render.fragments import Fragments
 from talkrig.render.interpolate import interpolate_compact
 from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
-from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
+from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, EYE_OUTLINES, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
 from talkrig.synth.mouth import (MouthPalette, arch_coordinate, mouth_shade, photo_mouth_palette,
                                  surface_noise, triangle_classes)
@@ -43,6 +43,13 @@ from talkrig.synth.mouth import (MouthPalette, arch_coordinate, mouth_shade, pho
 # the head): their pixels take the smooth extension of the head's flow, which decays with
 # distance from the head (see composite.distance_falloff).
 NECK = 5
+#: The upper half of the photo's lid opening is narrowed to this share of its height before
+#: eyeball pixels are tested against it: MediaPipe's outline runs along the lid margin, whose
+#: lashes are not eyeball.
+OPENING_SHRINK = 0.8
+#: How far (output pixels at 512) an upper lid must rise above its place in the photo before the
+#: eyeball above the photo's lid line is drawn (sclera, iris) instead of warped from the photo.
+LID_RAISE_PX = 0.5
 
 # Regions that are not opaque surface: ICT's eye "extras" (occlusion shadow, lacrimal fluid and
 # blend meshes, meant to be drawn translucent) would otherwise show as coloured arcs on the lids.
@@ -93,6 +100,11 @@ class FrameSource:
     eyes: EyeLayout | None  # iris placement and colours (None: the model has no eyeballs)
     eye_px_per_rad: float   # eyeball radius in output pixels
     mouth: MouthPalette     # teeth, tongue and cavity colours measured on the photo
+    # per eyeball: the photo's lid opening (polygon, crop pixels) and the model's upper-lid and
+    # eye-corner vertices that tell how far the lid has risen (None: not measurable)
+    eye_openings: Tensor | None = None   # (E, 16, 2)
+    lid_vertices: Tensor | None = None   # (E, 2) upper-lid ids, iBUG 37/38 or 43/44
+    corner_vertices: Tensor | None = None  # (E, 2) eye-corner ids, iBUG 36/39 or 42/45
 
 
 def video_crop(bbox: np.ndarray, image_size: tuple[int, int], scale: float = 2.3,
@@ -251,13 +263,52 @@ class TalkingHeadRenderer:
             if getattr(r, "skin_mask", None) is not None else None
         palette = photo_mouth_palette(image[0], points, eyes.sclera.mean(0) if eyes is not None else None,
                                       r.coeffs.lighting[0], skin)
-        return FrameSource(image=image, crop=crop, camera=cam, src_pix=pos[0, :, :2],
+        openings, lids, corners = self._lid_layout(pos[0, :, :2], eye_ids, points)
+        return FrameSource(eye_openings=openings, lid_vertices=lids, corner_vertices=corners,
+                           image=image, crop=crop, camera=cam, src_pix=pos[0, :, :2],
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
                            tri_class=cls, fade=border_fade(s, s), head_px=head_px,
                            arch_mm=arch_coordinate(m, 10.0 / self._cm), src_depth=pos[0, :, 2],
                            src_zbuf=zbuf, depth_tol=0.004 * depth_scale, eye_tri=eye_tri,
                            eye_of_vertex=eye_of_vertex, eyes=eyes, eye_px_per_rad=px_per_rad,
                            mouth=palette)
+
+    def _lid_layout(self, src_pix: Tensor, eye_ids: list[Tensor], points: Tensor | None):
+        """Per eyeball: the photo's lid opening (MediaPipe's eye outline, its upper half narrowed
+        by :data:`OPENING_SHRINK` so the upper lid margin and lashes fall outside) and the model's
+        upper-lid and corner vertices (iBUG 36-47), matched to the eyeball by position in
+        the photo. ``(None, None, None)`` when the photo or the model lacks them."""
+        lm = self.model.landmarks68
+        if points is None or not eye_ids or lm.shape[0] != 68:
+            return None, None, None
+        groups = ((36, 37, 38, 39), (42, 43, 44, 45))   # outer corner, upper lid x2, inner corner
+        outlines = [points[list(o)] for o in EYE_OUTLINES]
+        openings, lids, corners = [], [], []
+        for ids in eye_ids:
+            c = src_pix[ids].mean(0)
+            poly = min(outlines, key=lambda o: float((o.mean(0) - c).norm()))
+            # only the upper lid's half (outline points 9-15) moves in: the eyeball along the
+            # lower lid stays as the photo shows it
+            narrowed = poly.clone()
+            centre_y = poly[:, 1].mean()
+            narrowed[9:, 1] = centre_y + (poly[9:, 1] - centre_y) * OPENING_SHRINK
+            openings.append(narrowed)
+            g = min(groups, key=lambda g: float((src_pix[lm[list(g)]].mean(0) - c).norm()))
+            lids.append(lm[[g[1], g[2]]])
+            corners.append(lm[[g[0], g[3]]])
+        return torch.stack(openings).float(), torch.stack(lids), torch.stack(corners)
+
+    def _lids_raised(self, pos: Tensor) -> Tensor | None:
+        """``(T, E)`` bool: the upper lid of each eye stands higher above its corners than in
+        the photo (by more than :data:`LID_RAISE_PX` at 512 px), so the eyeball the photo's
+        lid covered is in view."""
+        src = self.source
+        if src.lid_vertices is None:
+            return None
+        y = pos[..., 1]
+        height = y[:, src.corner_vertices].mean(-1) - y[:, src.lid_vertices].mean(-1)      # (T, E)
+        rest = src.src_pix[src.corner_vertices, 1].mean(-1) - src.src_pix[src.lid_vertices, 1].mean(-1)
+        return height - rest[None] > LID_RAISE_PX * self.size / 512.0
 
     def _eye_layout(self, v: Tensor, eye_ids: list[Tensor], cam: Camera, crop: np.ndarray,
                     image: Tensor) -> tuple[EyeLayout, float]:
@@ -319,8 +370,9 @@ class TalkingHeadRenderer:
         t, dev = verts.shape[0], verts.device
         frags = rasterize(pos, self.faces, (s, s), backend=self.backend)
         cls = src.tri_class[frags.tri].long()              # (P,)
-        ok, src_xy = self._source_xy(frags, cls)
-        out = self._warp_photo(pos, frags, ok, src_xy)     # (T, 3, S, S)
+        raised = self._lids_raised(pos)
+        ok, src_xy = self._source_xy(frags, cls, raised)
+        out = self._warp_photo(pos, frags, ok, src_xy, raised)     # (T, 3, S, S)
 
         # colour of each covered pixel: the warped photo (in `out`), re-lit, or mouth shading
         normals = self.model.normals(verts)
@@ -348,7 +400,7 @@ class TalkingHeadRenderer:
         return ((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8), face.reshape(t, s, s),
                 mouth_px.reshape(t, s, s))
 
-    def _warp_photo(self, pos: Tensor, frags, ok: Tensor, src_xy: Tensor) -> Tensor:
+    def _warp_photo(self, pos: Tensor, frags, ok: Tensor, src_xy: Tensor, raised: Tensor | None = None) -> Tensor:
         """``(T, 3, S, S)``: the photo warped by a backward flow that is exact on the seen skin
         (``ok`` pixels, from ``src_xy``) and a smooth, decaying extension everywhere else."""
         src, s, t = self.source, self.size, pos.shape[0]
@@ -358,7 +410,7 @@ class TalkingHeadRenderer:
         k = w / s
         small_pos = torch.cat([pos[..., :2] * k, pos[..., 2:]], -1)
         fs = rasterize(small_pos, self.faces, (w, w), backend=self.backend)
-        ok_s, xy_s = self._source_xy(fs, src.tri_class[fs.tri].long())
+        ok_s, xy_s = self._source_xy(fs, src.tri_class[fs.tri].long(), raised)
         cov_s = torch.zeros(t * w * w, device=pos.device)
         cov_s[fs.pix[ok_s]] = 1.0
         flow_s = torch.zeros(t * w * w, 2, device=pos.device)
@@ -414,17 +466,33 @@ class TalkingHeadRenderer:
         over = frames.reshape(-1, 3).index_copy(0, frags.pix, 0.45 * pc + 0.55 * grey).reshape(t, s, s, 3)
         return torch.cat([frames, over], 2)
 
-    def _source_xy(self, frags, cls: Tensor) -> tuple[Tensor, Tensor]:
+    def _source_xy(self, frags, cls: Tensor, raised: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Which covered pixels take the photo by warping (skin seen in the photo), and the
         source-crop pixel ``(P_ok, 2)`` of each of them. Eyeball pixels are judged one by
         one (their few vertices straddle the lids): seen when nothing covered their point in
-        the photo's view."""
+        the photo's view and, where the lid has risen above its place in the photo
+        (``raised``, ``(T, E)`` bool), only inside the photo's own lid opening: the fitted
+        lid rarely matches the photo's to the pixel, and the lid margin and lashes left on
+        the eyeball would otherwise stay behind as a dark bar across the top of the iris."""
         src, t = self.source, frags.batch
         vis = interpolate_compact(src.src_visible[None, :, None].expand(t, -1, -1), frags, self.faces)[:, 0]
         ok = (cls == 0) & (vis > 0.5)
         eye = src.eye_tri[frags.tri]
         if bool(eye.any()):
-            ok[eye] = self._seen_in_photo(_subset(frags, eye))
+            sub = _subset(frags, eye)
+            seen = self._seen_in_photo(sub)
+            if raised is not None and bool(raised.any()):
+                which = src.eye_of_vertex[self.faces[sub.tri, 0]]
+                up = raised[sub.batch_index, which]
+                if bool(up.any()):
+                    xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(sub, up), self.faces)
+                    inside = torch.zeros_like(up)
+                    for e in range(src.eye_openings.shape[0]):
+                        mine = which[up] == e
+                        if bool(mine.any()):
+                            inside[torch.nonzero(up)[:, 0][mine]] = points_in_polygon(xy[mine], src.eye_openings[e])
+                    seen &= ~up | inside
+            ok[eye] = seen
         xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(frags, ok), self.faces)
         return ok, xy
 
