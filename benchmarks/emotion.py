@@ -117,7 +117,9 @@ def print_lip_sync(verdicts, curves: dict[str, list]) -> None:
     from talkrig.eval.lipsync import pooled_offset
 
     def peak(c):
-        return "-" if c is None or not np.nanmax(c) > 0 else f"{(len(c) - 1) // 2 - int(np.nanargmax(c)):+d}"
+        if c is None or not np.isfinite(c).any() or not np.nanmax(c) > 0:
+            return "-"  # a still mouth (too little motion to correlate)
+        return f"{(len(c) - 1) // 2 - int(np.nanargmax(c)):+d}"
 
     print(f"| emotion | best offset, pooled over {len(SYNC_TEXTS)} sentences (frames, + = mouth leads; "
           "real in-sync video 0..+2) | each sentence's own peak | still in pauses | closed in pauses | "

@@ -64,6 +64,16 @@ SYNONYMS = {
 # browDown lowers the whole brow instead, and on renders it overruled AU1 (MediaPipe read brows
 # down, not up), while real MEAD sad and fearful faces read inner-brow raise with no brow
 # lowering (docs/metrics.md): so AU4 is kept small there.
+# Sizes checked against what the landmarker reads on renders of the dev portraits (the judge's
+# features, render minus the same face's neutral render; benchmarks/RESULTS.md): a lid squint
+# (AU7) reads as lowered brows, so sadness carries its MEAD lid lowering mostly as AU43 and a
+# light AU7 (with AU7 1.0 the inner-brow raise read +0.00 on three faces, +0.3 with 0.3); a
+# strong chin raise (AU17) read as a pucker on one face and its absence as a lip stretch on
+# another (0.25 reads as neither); fear's lip stretch (AU20 0.8) read as disgust's stretched
+# mouth on a small face, and MEAD's fearful faces read AU20 +0.01; anger's AU5 pulled it toward
+# fear once the eyes could widen, and its lip press read as a smile (MEAD: eyeWide and
+# mouthPress +0.01 over neutral), so both are kept small; disgust's AU16 opened the lips into
+# a jaw drop that read as anger.
 EMOTION_AUS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
