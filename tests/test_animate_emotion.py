@@ -208,3 +208,53 @@ def test_fear_blinks_more_than_a_surprised_stare(head_by_emotion):
 def test_a_still_pose_stays_still_in_every_emotion():
     for e in ("sad", "contempt"):
         assert np.abs(animate(text=TEXT, emotion=e, pose="still").rotation).max() == 0.0
+
+
+def _still_face_mm(model, emotion):
+    """iBUG-68 landmarks (mm) of the default model's mean face holding ``emotion``'s pattern
+    and its held jaw, as a still edit shows it."""
+    import torch
+
+    from talkrig.animate.animation import Animation
+    from talkrig.animate.emotion import HEAD_STYLES, emotion_vector
+
+    w = emotion_vector(emotion).copy()
+    w[ARKIT_52.index("jawOpen")] = HEAD_STYLES[emotion].held_jaw
+    coeff = Animation._expression_for(model, torch.from_numpy(w[None]))
+    lm = model.landmarks68
+    with torch.no_grad():
+        p = model.mean[lm] + torch.einsum("te,enk->tnk", coeff, model.exp_basis[:, lm])[0]
+    return p.numpy() * 10.0
+
+
+def _face_measures(p):
+    """Named distances (mm; y up) on iBUG-68 points."""
+    return {
+        "inner_brow": p[[21, 22], 1].mean() - p[[39, 42], 1].mean(),   # above the inner eye corners
+        "outer_brow": p[[17, 26], 1].mean() - p[[36, 45], 1].mean(),
+        "brow_gap": p[22, 0] - p[21, 0],                                 # drawn together: smaller
+        "upper_lip": p[51, 1] - p[33, 1],                                # raised: larger
+        "corners": p[[48, 54], 1].mean() - p[[62, 66], 1].mean(),      # up: larger
+        "mouth_width": p[54, 0] - p[48, 0],
+        "corner_asymmetry": abs(p[48, 1] - p[54, 1]),
+    }
+
+
+def test_confusable_emotions_differ_on_the_mesh():
+    """The pairs viewers (and the prior system) confuse differ by millimetres where FACS says
+    they should: anger draws the brows together and keeps the upper lip, disgust raises it and
+    turns the corners down; fear stretches the mouth and draws the raised brows together where
+    surprise lifts them higher; sadness lifts the inner brows and lowers the corners; contempt is
+    one-sided where happiness lifts both corners."""
+    from talkrig.model import load_model
+
+    model = load_model("default")
+    f = {e: _face_measures(_still_face_mm(model, e)) for e in EMOTIONS}
+    d = lambda a, b, k: f[a][k] - f[b][k]  # noqa: E731
+    assert d("disgusted", "angry", "brow_gap") > 2.0 and d("disgusted", "angry", "upper_lip") > 2.0
+    assert d("angry", "disgusted", "corners") > 2.0
+    assert d("surprised", "fearful", "inner_brow") > 2.0 and d("surprised", "fearful", "outer_brow") > 2.0
+    assert d("fearful", "surprised", "mouth_width") > 2.0 and d("surprised", "fearful", "brow_gap") > 1.5
+    assert d("sad", "neutral", "inner_brow") > 5.0 and d("neutral", "sad", "corners") > 2.0
+    assert f["contempt"]["corner_asymmetry"] > f["happy"]["corner_asymmetry"] + 1.5
+    assert d("happy", "contempt", "corners") > 4.0
