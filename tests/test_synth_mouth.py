@@ -54,6 +54,37 @@ def test_single_teeth_are_drawn_along_the_dental_arch():
     assert torch.all(tooth_pattern(torch.full((5,), TONGUE), s) == 1.0)
 
 
+def test_teeth_have_embrasures_a_translucent_edge_and_a_gum_line():
+    """Up the crown (0 at the biting edge, 1 at the gum) the gap between two teeth is a dark
+    notch at the edge and at the gum and faint where they touch; the edge is greyer and cooler
+    (translucent enamel: blue kept best); the gum arcs over each crown, lowest between teeth."""
+    from talkrig.synth.mouth import CROWNS_MM, crown_height, tooth_pattern, tooth_surface
+
+    m = load_model("default")
+    h = crown_height(m)
+    for name in ("upper_teeth", "lower_teeth"):
+        v = h[m.region(name)]
+        assert float(v.min()) == 0.0 and float(v.max()) == 1.0
+    assert float(h[~(m.region("upper_teeth") | m.region("lower_teeth"))].abs().max()) == 0.0
+    # the upper row's edge is its lowest point, the lower row's its highest
+    up, lo = m.region("upper_teeth"), m.region("lower_teeth")
+    assert float(m.mean[up, 1][h[up] < 0.05].mean()) < float(m.mean[up, 1][h[up] > 0.95].mean())
+    assert float(m.mean[lo, 1][h[lo] < 0.05].mean()) > float(m.mean[lo, 1][h[lo] > 0.95].mean())
+
+    w = CROWNS_MM[UPPER_TEETH][0]
+    cls = torch.full((4,), UPPER_TEETH)
+    at_gap = torch.full((4,), w)                       # the boundary of the two central incisors
+    heights = torch.tensor([0.02, 0.5, 0.97, 0.5])
+    f = tooth_pattern(cls, torch.tensor([w, w, w, w / 2]), heights)
+    assert f[0] < f[1] - 0.15 and f[2] < f[1] - 0.1   # notch open at the edge and the gum
+    assert f[3] > f[1] + 0.1                           # mid-crown stays bright
+    edge, gum = tooth_surface(cls, at_gap, torch.tensor([0.0, 0.5, 0.83, 0.97]))
+    assert edge[0, 2] > edge[0, 0] and edge[0, 0] < 0.85 and torch.allclose(edge[1], torch.ones(3), atol=0.02)
+    mid_gum = tooth_surface(cls[:1], torch.tensor([w / 2]), torch.tensor([0.83]))[1]
+    assert gum[1] < 0.01 and gum[3] > 0.99
+    assert gum[2] > 0.8 and float(mid_gum[0]) < 0.2  # between teeth the gum comes lower than mid-crown
+
+
 # --- the mouth in rendered frames (issue 19) ---------------------------------------------------
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

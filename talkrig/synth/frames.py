@@ -36,8 +36,8 @@ from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
 from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, EYE_OUTLINES, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
-from talkrig.synth.mouth import (MouthPalette, arch_coordinate, mouth_shade, photo_mouth_palette,
-                                 surface_noise, triangle_classes)
+from talkrig.synth.mouth import (LOWER_TEETH, UPPER_TEETH, MouthPalette, arch_coordinate, crown_height, mouth_shade,
+                                 photo_mouth_palette, surface_noise, triangle_classes)
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
 # the head): their pixels take the smooth extension of the head's flow, which decays with
@@ -92,6 +92,7 @@ class FrameSource:
     fade: Tensor          # (1, 1, S, S) border weight
     head_px: float        # head size in output pixels (scale of the flow falloff)
     arch_mm: Tensor       # (N,) position along the dental arch, mm (0 off the teeth)
+    crown_h: Tensor       # (N,) height between a tooth's biting edge (0) and gum (1); 0 off the teeth
     src_depth: Tensor     # (N,) depth of every vertex in the photo's view
     src_zbuf: Tensor      # (S, S) depth of the nearest surface in the photo's view (0: none)
     depth_tol: float      # depth units within which a point counts as that nearest surface
@@ -268,7 +269,8 @@ class TalkingHeadRenderer:
                            image=image, crop=crop, camera=cam, src_pix=pos[0, :, :2],
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
                            tri_class=cls, fade=border_fade(s, s), head_px=head_px,
-                           arch_mm=arch_coordinate(m, 10.0 / self._cm), src_depth=pos[0, :, 2],
+                           arch_mm=arch_coordinate(m, 10.0 / self._cm), crown_h=crown_height(m),
+                           src_depth=pos[0, :, 2],
                            src_zbuf=zbuf, depth_tol=0.004 * depth_scale, eye_tri=eye_tri,
                            eye_of_vertex=eye_of_vertex, eyes=eyes, eye_px_per_rad=px_per_rad,
                            mouth=palette)
@@ -392,7 +394,11 @@ class TalkingHeadRenderer:
         mouth_px[px[mouth]] = True
         drawn_px = mouth_px.clone()
         drawn_px[px[hidden_eye]] = True
-        frames = soften_edges(colour.reshape(t, s, s, 3), drawn_px.reshape(t, s, s))
+        # the teeth's outline against tongue and cavity is a raster edge too: feathered the same way
+        teeth_px = torch.zeros_like(mouth_px)
+        teeth_px[px[mouth & ((cls == UPPER_TEETH) | (cls == LOWER_TEETH))]] = True
+        frames = soften_edges(colour.reshape(t, s, s, 3), teeth_px.reshape(t, s, s))
+        frames = soften_edges(frames, drawn_px.reshape(t, s, s))
         if self.debug:
             frames = self._debug_overlay(frames, normals, frags, pc)
         face = torch.zeros(t * s * s, dtype=torch.bool, device=dev)
@@ -451,12 +457,13 @@ class TalkingHeadRenderer:
         n_c = interpolate_compact(normals, sub, self.faces)
         lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
         behind = frags.depth_c[mouth] - lip_depth
-        arch = interpolate_compact(self.source.arch_mm[None, :, None].expand(t, -1, -1), sub, self.faces)
+        teeth = torch.stack([self.source.arch_mm, self.source.crown_h], -1)
+        arch = interpolate_compact(teeth[None].expand(t, -1, -1), sub, self.faces)
         # grain fixed to the surface at rest, so it moves with the mouth and never flickers
         rest_mm = interpolate_compact(self.model.mean[None].expand(t, -1, -1), sub, self.faces) * (10.0 / self._cm)
         grain = torch.stack([surface_noise(rest_mm), surface_noise(rest_mm + 17.3)], 1)
         return mouth_shade(cls[mouth], n_c, behind, self.source.mouth.table(), depth_scale=self._cm,
-                           arch_mm=arch[:, 0], grain=grain)
+                           arch_mm=arch[:, 0], grain=grain, height=arch[:, 1])
 
     def _debug_overlay(self, frames: Tensor, normals: Tensor, frags, pc: Tensor) -> Tensor:
         """Side by side: the frame, and the frame under a grey-shaded mesh."""

@@ -9,10 +9,12 @@ them, else from the whites of its eyes (the other near-white surface under the s
 camera); tongue and cavity from its lips. A surface-fixed value noise (:func:`surface_noise`)
 gives enamel, papillae and mucosa a grain that moves with the surface instead of flat slabs. Face models carry
 the teeth as a smooth strip (68 vertices per row in the default model), so the single teeth are
-drawn procedurally: each tooth slightly rounded in shade and a narrow dark gap between
-neighbours, placed by the distance along the dental arch from the midline (typical adult crown
-widths, e.g. Wheeler's dental anatomy: upper 8.5, 6.5, 7.5, 7, 6.5, 10 mm; lower 5, 5.5, 7, 7,
-7, 11 mm from the central incisor back).
+drawn procedurally: each tooth slightly rounded in shade and a dark notch between neighbours,
+open at the biting edge and at the gum and faint where they touch, placed by the distance along
+the dental arch from the midline (typical adult crown widths, e.g. Wheeler's dental anatomy:
+upper 8.5, 6.5, 7.5, 7, 6.5, 10 mm; lower 5, 5.5, 7, 7, 7, 11 mm from the central incisor back)
+and by the height between the biting edge and the gum (:func:`crown_height`): a translucent,
+cooler edge and a gum line that arcs over each crown.
 """
 
 from __future__ import annotations
@@ -41,6 +43,15 @@ ALBEDO = torch.tensor([
 # crown widths (mm) from the central incisor back, upper and lower (see the module docstring)
 CROWNS_MM = {UPPER_TEETH: (8.5, 6.5, 7.5, 7.0, 6.5, 10.0, 9.0), LOWER_TEETH: (5.0, 5.5, 7.0, 7.0, 7.0, 11.0, 10.5)}
 GAP_MM = 0.4  # half-width of the dark line between two teeth
+# Along a crown's height (0 at the biting edge, 1 at the gum): neighbouring crowns touch only at
+# their contact points, so the gap is a notch that opens towards the edge (the incisal
+# embrasure) and towards the gum (under the papilla) and is faint in between; the last
+# millimetre of the edge is translucent enamel, greyer and cooler; the gum covers the top of
+# each crown in an arc that dips between teeth (the interdental papilla).
+EDGE_SHARE = 0.12                          # height over which the incisal edge fades in
+EDGE_TINT = torch.tensor([0.20, 0.17, 0.08])   # how much of R, G, B the translucent edge loses
+GUM_LINE = (0.78, 0.10)                    # gum line height between teeth, and its rise mid-crown
+GUM_FROM_TONGUE = torch.tensor([1.15, 1.05, 1.10])  # attached gingiva: a paler pink than the tongue
 
 LIGHT_CHROMA = 0.25  # share of the fitted light's hue that reaches the mouth (see mouth_shade)
 
@@ -239,28 +250,82 @@ def arch_coordinate(model, mm_per_unit: float) -> Tensor:
     return out
 
 
-def tooth_pattern(cls: Tensor, arch_mm: Tensor) -> Tensor:
+def crown_height(model) -> Tensor:
+    """``(N,)`` height of every tooth vertex from its row's biting edge (0) to its gum line (1),
+    measured on the neutral mean (the rows move rigidly); 0 off the teeth. The upper row's edge
+    is its lowest point, the lower row's its highest."""
+    out = torch.zeros(model.n_vertices)
+    names = set(model.region_names)
+    rows = (("upper_teeth", True), ("lower_teeth", False))
+    if not any(name in names for name, _ in rows):
+        rows = (("teeth", True),)  # one strip: treated as the upper row
+    for name, upper in rows:
+        if name not in names:
+            continue
+        sel = model.region(name)
+        y = model.mean.detach()[sel, 1]
+        h = (y - y.min()) / (y.max() - y.min()).clamp(min=1e-9)
+        out[sel] = h if upper else 1 - h
+    return out
+
+
+def _crowns(s: Tensor, widths: tuple) -> tuple[Tensor, Tensor]:
+    """Distance (mm) of arch positions ``s`` (>= 0) to the nearest crown boundary, and their
+    place across their crown (0..1)."""
+    edges = torch.tensor(np.cumsum((0.0,) + widths), dtype=s.dtype, device=s.device)
+    d = (s[:, None] - edges[None]).abs().min(1).values
+    i = torch.bucketize(s, edges).clamp(1, len(widths)) - 1
+    frac = ((s - edges[i]) / (edges[i + 1] - edges[i])).clamp(0, 1)
+    return d, frac
+
+
+def tooth_pattern(cls: Tensor, arch_mm: Tensor, height: Tensor | None = None) -> Tensor:
     """``(P,)`` brightness factor of teeth pixels from their arch coordinate: a dark gap at
-    every crown boundary and a slight fall-off towards each crown's sides; 1 elsewhere."""
+    every crown boundary and a slight fall-off towards each crown's sides; 1 elsewhere. With
+    ``height`` (:func:`crown_height`) the gap is a notch, wide and dark at the biting edge and at
+    the gum, faint where neighbours touch."""
     out = torch.ones_like(arch_mm)
     s = arch_mm.abs()
     for k, widths in CROWNS_MM.items():
         sel = cls == k
         if not sel.any():
             continue
-        edges = torch.tensor(np.cumsum((0.0,) + widths), dtype=arch_mm.dtype, device=arch_mm.device)
-        d = (s[sel, None] - edges[None]).abs().min(1).values       # mm to the nearest boundary
-        i = torch.bucketize(s[sel], edges).clamp(1, len(widths)) - 1
-        w = edges[i + 1] - edges[i]
-        frac = ((s[sel] - edges[i]) / w).clamp(0, 1)
+        d, frac = _crowns(s[sel], widths)
         rounded = 0.86 + 0.14 * torch.sin(np.pi * frac)
-        gap = 1.0 - 0.25 * torch.exp(-(d / GAP_MM) ** 2)
+        if height is None:
+            gap = 1.0 - 0.25 * torch.exp(-(d / GAP_MM) ** 2)
+        else:
+            h = height[sel].clamp(0, 1)
+            open_ = torch.maximum(torch.exp(-h / 0.18), torch.exp(-(1 - h) / 0.25))  # 1 at edge / gum
+            width = GAP_MM * (1.0 + 2.5 * open_)
+            gap = 1.0 - (0.12 + 0.38 * open_) * torch.exp(-(d / width) ** 2)
         out[sel] = rounded * gap
     return out
 
 
+def tooth_surface(cls: Tensor, arch_mm: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
+    """Per teeth pixel: ``(P, 3)`` colour factor (the translucent incisal edge) and ``(P,)``
+    share of gum over the crown (an arc per tooth, lowest between teeth); ones and zeros off
+    the teeth."""
+    factor = torch.ones(len(cls), 3, dtype=arch_mm.dtype, device=arch_mm.device)
+    gum = torch.zeros(len(cls), dtype=arch_mm.dtype, device=arch_mm.device)
+    s = arch_mm.abs()
+    for k, widths in CROWNS_MM.items():
+        sel = cls == k
+        if not sel.any():
+            continue
+        h = height[sel].clamp(0, 1)
+        _, frac = _crowns(s[sel], widths)
+        edge = torch.exp(-h / EDGE_SHARE)[:, None]
+        factor[sel] = 1.0 - edge * EDGE_TINT.to(factor)[None]
+        line = GUM_LINE[0] + GUM_LINE[1] * torch.sin(np.pi * frac)
+        gum[sel] = torch.sigmoid((h - line) / 0.025)
+    return factor, gum
+
+
 def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette: Tensor,
-                depth_scale: float, arch_mm: Tensor | None = None, grain: Tensor | None = None) -> Tensor:
+                depth_scale: float, arch_mm: Tensor | None = None, grain: Tensor | None = None,
+                height: Tensor | None = None) -> Tensor:
     """Colours of mouth pixels.
 
     Args:
@@ -275,6 +340,8 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
             single teeth when given.
         grain: ``(P, 2)`` two independent surface noise fields in [-1, 1] (:func:`surface_noise`
             at two lattice offsets): relative grain of each class, and absolute grain.
+        height: ``(P,)`` place between a crown's biting edge and its gum (:func:`crown_height`);
+            with ``arch_mm``, draws embrasures, the translucent edge and the gum line.
     Returns:
         ``(P, 3)`` float colours in [0, 1].
     """
@@ -294,7 +361,17 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
     cavity = (cls == CAVITY)[:, None]
     light = torch.where(teeth, 0.8 + 0.2 * facing, torch.where(cavity, 0.7 + 0.3 * facing, 0.55 + 0.45 * facing))
     if arch_mm is not None:
-        light = light * tooth_pattern(cls, arch_mm)[:, None]
+        light = light * tooth_pattern(cls, arch_mm, height)[:, None]
+    if arch_mm is not None and height is not None:
+        edge, gum = tooth_surface(cls, arch_mm, height)
+        # hue shifts only as far as the photo has colour (a grey photo keeps a grey mouth):
+        # scaled by the teeth colour's own saturation (a colour photo's enamel: ~0.1-0.15)
+        sat = ((base.max(1).values - base.min(1).values) / base.max(1).values.clamp(min=1e-6) / 0.15).clamp(0, 1)
+        grey = edge.mean(1, keepdim=True)
+        edge = grey + (edge - grey) * sat[:, None]
+        tongue = palette.to(base)[TONGUE]
+        gum_colour = (tongue * (1 + (GUM_FROM_TONGUE.to(base) - 1) * _saturation(tongue))).clamp(0, 1)
+        base = (base * edge) * (1 - gum[:, None]) + gum_colour[None] * gum[:, None]
     if grain is not None:
         light = light * (1 + GRAIN.to(normals.device)[cls] * grain[:, 0])[:, None]
     # teeth keep most light (they sit right behind the lips); the cavity fades fastest. The
