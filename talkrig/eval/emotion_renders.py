@@ -28,10 +28,9 @@ class RenderVerdict:
     probabilities: dict[str, float]
     render_s: float              # seconds to animate and render
     frames: int
-    # lip sync of the same render: best audio/mouth offset on the pixels (frames, + = the
-    # mouth leads the sound; None for a still mouth), and on the mesh the share of pause
-    # frames whose mouth is still / closed and of /p b m/ with closed lips
-    offset: int | None = None
+    # lip sync of the same render on the mesh: the share of pause frames whose mouth is still /
+    # closed and of /p b m/ with closed lips (the audio/mouth offset needs several sentences:
+    # benchmarks/emotion.py)
     still_in_pauses: float = float("nan")
     closed_in_pauses: float = float("nan")
     closed_on_pbm: float = float("nan")
@@ -47,8 +46,6 @@ def judge_emotion_renders(recon, text: str, emotions=EMOTIONS, intensity: float 
     and judge each against the neutral render (neutral itself against the photo)."""
     from talkrig.animate import animate
     from talkrig.animate.metrics import self_checks
-    from talkrig.eval.landmarks import mouth_opening
-    from talkrig.eval.lipsync import lip_sync
     from talkrig.eval.track import track_frames
     from talkrig.model import load_model
     from talkrig.synth.frames import TalkingHeadRenderer
@@ -63,13 +60,9 @@ def judge_emotion_renders(recon, text: str, emotions=EMOTIONS, intensity: float 
                        pose="natural", seed=seed)
         frames = list(renderer.iter_frames(anim.to_coefficients(model, recon.neutral_coeffs())))
         seconds = time.perf_counter() - t0
-        track = track_frames(frames, anim.fps)
-        opening = mouth_opening(track.landmarks68)
-        sync = lip_sync(opening, anim.audio, anim.sample_rate, anim.fps)
         checks = self_checks(anim, model)
-        lips = dict(offset=sync.av_offset, still_in_pauses=checks["still_in_pauses"],
-                    closed_in_pauses=checks["closed_in_pauses"], closed_on_pbm=checks["closed_on_pbm"])
-        return clip_features(track.blendshapes), seconds, len(frames), lips
+        lips = {k: checks[k] for k in ("still_in_pauses", "closed_in_pauses", "closed_on_pbm")}
+        return clip_features(track_frames(frames, anim.fps).blendshapes), seconds, len(frames), lips
 
     neutral, n_s, n_frames, n_lips = render("neutral")
     out = []

@@ -491,14 +491,12 @@ class TalkingHeadRenderer:
             if raised is not None and bool(raised.any()):
                 which = src.eye_of_vertex[self.faces[sub.tri, 0]]
                 up = raised[sub.batch_index, which]
-                if bool(up.any()):
-                    xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(sub, up), self.faces)
-                    inside = torch.zeros_like(up)
-                    for e in range(src.eye_openings.shape[0]):
-                        mine = which[up] == e
-                        if bool(mine.any()):
-                            inside[torch.nonzero(up)[:, 0][mine]] = points_in_polygon(xy[mine], src.eye_openings[e])
-                    seen &= ~up | inside
+                xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(sub, up), self.faces)
+                inside = torch.zeros(len(xy), dtype=torch.bool, device=xy.device)
+                for e, opening in enumerate(src.eye_openings):
+                    mine = which[up] == e
+                    inside[mine] = points_in_polygon(xy[mine], opening)
+                seen[up] &= inside
             ok[eye] = seen
         xy = interpolate_compact(src.src_pix[None].expand(t, -1, -1), _subset(frags, ok), self.faces)
         return ok, xy
