@@ -56,11 +56,56 @@ def test_save_load_roundtrip(rec, tmp_path):
     assert np.array_equal(back.texture, rec.texture) and np.array_equal(back.image, rec.image)
     assert back.camera.focal == pytest.approx(float(rec.camera.focal))
     assert back.blendshape_dict["mouthSmileLeft"] == pytest.approx(float(rec.blendshapes[ARKIT_52.index("mouthSmileLeft")]))
+    assert np.array_equal(back.rest_expression, rec.rest_expression)
+    assert back.neutral_coeffs() == rec.neutral_coeffs()
     with np.load(p, allow_pickle=False) as z:  # plain arrays only
         assert "coeffs_identity" in z.files
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(InputError):
         Reconstruction.load(tmp_path / "junk.npz")
+
+
+def test_rest_keeps_the_brows_the_landmarker_does_not_score():
+    """Brow and upper-lid weights the fit used to reach the photo's landmarks stay at rest;
+    what the landmarker scores above a face at rest is expression and is dropped; every other
+    shape (mouth, jaw, gaze) rests at 0."""
+    from talkrig.model import load_model
+    from talkrig.recon.fit import REST_SCORES, rest_expression
+
+    model = load_model("default")
+    fitted = np.zeros(len(ARKIT_52), np.float32)
+    scores = {n: 0.0 for n in ARKIT_52}
+    for name, w, s in (("browOuterUpLeft", 0.5, 0.1),   # a high brow the landmarker calls rest
+                       ("browDownLeft", 0.6, 0.6),      # a frown the landmarker scores: expression
+                       ("browInnerUp", 0.4, 0.41),      # partly raised
+                       ("jawOpen", 0.5, 0.5), ("mouthSmileLeft", 0.7, 0.0)):
+        fitted[ARKIT_52.index(name)], scores[name] = w, s
+    rest = dict(zip(ARKIT_52, rest_expression(model, fitted, scores)))
+    assert rest["browOuterUpLeft"] == pytest.approx(0.5)
+    assert rest["browDownLeft"] == pytest.approx(0.0, abs=1e-6)
+    assert rest["browInnerUp"] == pytest.approx(0.4 - (0.41 - REST_SCORES["browInnerUp"]))
+    assert rest["jawOpen"] == rest["mouthSmileLeft"] == 0.0
+    assert not rest_expression(model, fitted, None).any()
+
+
+@pytest.mark.slow
+def test_neutral_frame_keeps_the_photos_brows(rec):
+    """The rest face rendered reads (to the landmarker) with the photo's brows; zeroing the
+    whole fitted expression instead dropped them into a frown."""
+    from talkrig.eval.track import detect_photo
+    from talkrig.model import load_model
+    from talkrig.synth.frames import TalkingHeadRenderer
+
+    renderer = TalkingHeadRenderer(load_model("default"), rec, size=512)
+    brow_down = [ARKIT_52.index("browDownLeft"), ARKIT_52.index("browDownRight")]
+
+    def frown(coeffs):
+        return float(detect_photo(next(renderer.iter_frames(coeffs)))[1][brow_down].mean())
+
+    photo = float(rec.blendshapes[brow_down].mean())
+    zeroed = rec.coeffs.replace(expression=torch.zeros_like(rec.coeffs.expression))
+    assert abs(frown(rec.neutral_coeffs()) - photo) < 0.05
+    assert frown(zeroed) > photo + 0.1
 
 
 def test_api_errors(tmp_path):

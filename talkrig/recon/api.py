@@ -19,7 +19,7 @@ from talkrig.model.coefficients import Coefficients
 from talkrig.model.morphable import MorphableModel
 from talkrig.recon.context import ModelContext, model_context
 from talkrig.recon.contour import contour_landmarks
-from talkrig.recon.fit import ContourFit, FitSettings, arkit_init, default_focal, fit_landmarks
+from talkrig.recon.fit import ContourFit, FitSettings, arkit_init, default_focal, fit_landmarks, rest_expression
 from talkrig.recon.landmarker import FaceDetection, FaceLandmarker, shared_landmarker
 from talkrig.recon.photometric import area_colours, depth_buffer, fit_albedo_lighting, observe
 from talkrig.recon.reconstruction import Reconstruction
@@ -126,7 +126,9 @@ def reconstruct(image, model: str | MorphableModel = "default", *, face_index: i
         landmarks478=detection.points.astype(np.float32), landmarks68=detection.landmarks68.astype(np.float32),
         blendshapes=detection.blendshape_vector(ARKIT_52), bbox=np.asarray(detection.bbox, np.float32),
         crop=square_crop(detection.bbox), model_name=ctx.model.name, skin_mask=colour.skin,
-        vertex_colors=colour.vertex_albedo, meta=meta)
+        vertex_colors=colour.vertex_albedo, meta=meta,
+        rest_expression=rest_expression(ctx.model, colour.coeffs.expression.detach().cpu().numpy(),
+                                        detection.blendshapes))
 
 
 def _check_options(texture_size: int | None, landmarks68: str) -> None:

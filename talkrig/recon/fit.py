@@ -114,19 +114,59 @@ def initial_pose(model_pts: np.ndarray, image_pts: np.ndarray, weights: np.ndarr
     return ang, t
 
 
+def _arkit_names(model: MorphableModel) -> list[str | None]:
+    """Each expression's ARKit name (None where it has none). Models may split an ARKit shape
+    into halves (ICT: browInnerUp_L/_R); each half is named after the whole."""
+    split = {half: whole for whole, halves in (model.info.extra or {}).get("arkit_split", {}).items()
+             for half in halves}
+    return [canonical_name(n) or split.get(n) for n in model.exp_names]
+
+
 def arkit_init(model: MorphableModel, blendshapes: dict[str, float] | None) -> np.ndarray:
     """``(E,)`` expression start from the landmarker's ARKit scores (zeros if not ARKit-named)."""
     e = np.zeros(model.n_expression, np.float32)
     if not blendshapes or not model.info.exp_is_blendshape:
         return e
-    # models may split an ARKit shape into halves (ICT: browInnerUp_L/_R); each half gets the score
-    split = {half: whole for whole, halves in (model.info.extra or {}).get("arkit_split", {}).items()
-             for half in halves}
-    for i, n in enumerate(model.exp_names):
-        c = canonical_name(n) or split.get(n)
+    for i, c in enumerate(_arkit_names(model)):
         if c is not None and c in blendshapes:
             e[i] = blendshapes[c]
     return e
+
+
+#: What MediaPipe's landmarker scores on faces at rest: the neutral centroid of talkrig's
+#: emotion judge over MEAD's neutral clips (docs/metrics.md; both sides of a pair alike). Brows
+#: and upper lids that score no higher than this are where the face keeps them, not an action.
+REST_SCORES = {"browInnerUp": 0.21, "browOuterUpLeft": 0.22, "browOuterUpRight": 0.22,
+               "browDownLeft": 0.0, "browDownRight": 0.0, "eyeWideLeft": 0.02, "eyeWideRight": 0.02}
+
+
+def rest_expression(model: MorphableModel, expression: np.ndarray,
+                    blendshapes: dict[str, float] | None) -> np.ndarray:
+    """``(E,)`` the part of a photo's fitted expression that is the face at rest.
+
+    One photo cannot tell a brow that sits high from a brow that is raised: the landmark fit
+    reaches the photo's brows and upper lids partly through the expression (the default model's
+    fits hold browOuterUp 0.4-0.8 on neutral dev portraits whose landmarker scores are 0.03-0.16),
+    so zeroing the expression for animation dropped every face's brows below the photo's and
+    its neutral frames read as frowning. For the brow and upper-lid shapes (:data:`REST_SCORES`)
+    the fitted weight is kept, less whatever the landmarker scores above a face at rest (that
+    part is the photo's expression: a frowning photo still rests unfrowned); every other
+    shape rests at 0, since speech and emotion set the mouth, jaw, gaze and blinks.
+
+    Args:
+        model: the fitted model; non-ARKit (PCA) expressions rest at 0.
+        expression: ``(E,)`` fitted weights.
+        blendshapes: the landmarker's ARKit scores of the photo (None: nothing is at rest).
+    """
+    e = np.asarray(expression, np.float32).reshape(-1)
+    rest = np.zeros_like(e)
+    if not blendshapes or not model.info.exp_is_blendshape:
+        return rest
+    for i, c in enumerate(_arkit_names(model)):
+        if c in REST_SCORES and e[i] > 0:
+            excess = max(0.0, float(blendshapes.get(c, 0.0)) - REST_SCORES[c])
+            rest[i] = max(0.0, float(e[i]) - excess)
+    return rest
 
 
 @dataclass

@@ -52,6 +52,10 @@ class Reconstruction:
         vertex_colors: ``(N, 3)`` float32 in [0, 1]: per-vertex albedo estimated from the
             photo (what a renderer without the texture should use).
         meta: free-form JSON-able dict (timings, fit errors, versions).
+        rest_expression: ``(E,)`` float32, the part of ``coeffs.expression`` that is the face
+            at rest (brows and upper lids as the photo holds them;
+            :func:`talkrig.recon.fit.rest_expression`); None (files written before it):
+            rest is the zero expression.
     """
 
     image: np.ndarray
@@ -68,6 +72,7 @@ class Reconstruction:
     skin_mask: np.ndarray
     vertex_colors: np.ndarray
     meta: dict = field(default_factory=dict)
+    rest_expression: np.ndarray | None = None
 
     def crop_camera(self, size: int, box=None) -> Camera:
         """The camera for rendering only the square ``box`` (default :attr:`crop`) at
@@ -75,10 +80,14 @@ class Reconstruction:
         return crop_camera(self.camera, self.crop if box is None else box, size)
 
     def neutral_coeffs(self) -> Coefficients:
-        """The photo's coefficients with a neutral expression: animations set the whole
-        expression, so a photo with an open or smiling mouth still closes its lips in pauses."""
+        """The photo's coefficients with the face at rest (:attr:`rest_expression`: brows and
+        upper lids where the photo holds them, everything else 0): animations add their weights
+        to it, so a photo with an open or smiling mouth still closes its lips in pauses."""
         c = self.coeffs
-        return c.replace(expression=torch.zeros_like(c.expression))
+        if self.rest_expression is None:
+            return c.replace(expression=torch.zeros_like(c.expression))
+        rest = torch.as_tensor(np.asarray(self.rest_expression), dtype=c.expression.dtype)
+        return c.replace(expression=rest.reshape(c.expression.shape).clone())
 
     @property
     def blendshape_dict(self) -> dict[str, float]:
@@ -105,6 +114,8 @@ class Reconstruction:
             meta_json=np.array(json.dumps(self.meta)),
             format=np.array(FORMAT),
         )
+        if self.rest_expression is not None:
+            arrays["rest_expression"] = np.asarray(self.rest_expression, np.float32)
         return arrays
 
     def save(self, path: str | Path) -> None:
@@ -122,9 +133,14 @@ class Reconstruction:
         if str(a.get("format", "")) != FORMAT:
             raise InputError(f"{path} is not a talkrig reconstruction file")
         coeffs = Coefficients(**{f: torch.from_numpy(np.array(a[f"coeffs_{f}"], np.float32)) for f in FIELDS})
+        rest = a.get("rest_expression")
+        if rest is not None and rest.size != coeffs.expression.shape[-1]:
+            raise InputError(f"{path}: rest expression has {rest.size} weights, the coefficients "
+                             f"{coeffs.expression.shape[-1]}")
         f, w, h, cx, cy = a["camera"].tolist()
         return cls(image=a["image"], coeffs=coeffs, camera=Camera(float(f), int(w), int(h), cx, cy),
                    texture=a["texture"], texture_mask=a["texture_mask"], landmarks478=a["landmarks478"],
                    landmarks68=a["landmarks68"], blendshapes=a["blendshapes"], bbox=a["bbox"],
                    crop=a["crop"], model_name=str(a["model_name"]), skin_mask=a["skin_mask"],
-                   vertex_colors=a["vertex_colors"], meta=json.loads(str(a["meta_json"])))
+                   vertex_colors=a["vertex_colors"], meta=json.loads(str(a["meta_json"])),
+                   rest_expression=rest)
