@@ -378,8 +378,10 @@ def edit_coefficients(recon, model: MorphableModel, expression: dict[str, float]
                       emotion: str | None = None, intensity: float = 1.0, yaw: float = 0.0,
                       pitch: float = 0.0, roll: float = 0.0):
     """The photo's coefficients edited: an emotion and/or named ARKit weights set on a neutral
-    base, and the head turned by ``yaw``/``pitch``/``roll`` degrees. Returns ``Coefficients``."""
-    from talkrig.animate.animation import Animation
+    base, and the head turned by ``yaw``/``pitch``/``roll`` degrees. A one-sided emotion
+    (contempt) acts on the side the photo shows the camera; named weights are kept as given.
+    Returns ``Coefficients``."""
+    from talkrig.animate.animation import Animation, far_side, mirror_sides, one_sided
 
     weights = np.zeros(len(ARKIT_52), np.float32)
     if emotion:
@@ -389,6 +391,9 @@ def edit_coefficients(recon, model: MorphableModel, expression: dict[str, float]
         weights += mix.vector().astype(np.float32)
         jaw = ARKIT_52.index("jawOpen")  # the jaw an emotion holds (surprise, fear)
         weights[jaw] = max(weights[jaw], float(mix.head()[7]))
+        side = one_sided(weights)
+        if side is not None and far_side(recon.coeffs) == side:  # one-sided action to the camera
+            weights = mirror_sides(weights)
     for name, value in (expression or {}).items():
         if name not in ARKIT_52:
             raise InputError(f"unknown expression {name!r} (use ARKit names such as jawOpen)")

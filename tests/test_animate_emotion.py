@@ -31,8 +31,9 @@ EXPECTED = {
     "fearful": ("brows_up", "lids_wide", "lip_stretch"),     # AU1+2 (+4) +5+20
     # AU4 + AU7 (+ AU23 and a trace of AU5, tested below: MEAD's angry faces show neither)
     "angry": ("brows_down", "lids_tight"),
-    # AU9 + AU15, and the cheek raise / lid tightening (AU6/7) of MEAD's disgusted faces
-    "disgusted": ("nose", "corners_down", "cheeks", "lids_tight"),
+    # AU9 + AU15, and the brow lowering, cheek raise and lid tightening (AU4, AU6/7) of MEAD's
+    # disgusted faces
+    "disgusted": ("nose", "corners_down", "brows_down", "cheeks", "lids_tight"),
     "contempt": ("brows_up",),  # + one-sided AU14/AU10 (tested apart): MEAD's contempt
 }
 
@@ -242,8 +243,9 @@ def _face_measures(p):
 
 def test_confusable_emotions_differ_on_the_mesh():
     """The pairs viewers (and the prior system) confuse differ by millimetres where FACS says
-    they should: anger draws the brows together and keeps the upper lip, disgust raises it and
-    turns the corners down; fear stretches the mouth and draws the raised brows together where
+    they should: anger keeps the upper lip and the corners where they are, disgust raises the
+    one and turns the others down (both lower the brows: AU4 with anger, AU9/AU4 with MEAD's
+    disgust, so the brows do not tell them apart); fear stretches the mouth and draws the raised brows together where
     surprise lifts them higher; sadness lifts the inner brows and lowers the corners; contempt is
     one-sided where happiness lifts both corners."""
     from talkrig.model import load_model
@@ -251,10 +253,39 @@ def test_confusable_emotions_differ_on_the_mesh():
     model = load_model("default")
     f = {e: _face_measures(_still_face_mm(model, e)) for e in EMOTIONS}
     d = lambda a, b, k: f[a][k] - f[b][k]  # noqa: E731
-    assert d("disgusted", "angry", "brow_gap") > 2.0 and d("disgusted", "angry", "upper_lip") > 2.0
-    assert d("angry", "disgusted", "corners") > 2.0
+    assert d("disgusted", "angry", "upper_lip") > 3.0 and d("angry", "disgusted", "corners") > 4.0
     assert d("surprised", "fearful", "inner_brow") > 2.0 and d("surprised", "fearful", "outer_brow") > 2.0
     assert d("fearful", "surprised", "mouth_width") > 2.0 and d("surprised", "fearful", "brow_gap") > 1.5
     assert d("sad", "neutral", "inner_brow") > 5.0 and d("neutral", "sad", "corners") > 2.0
     assert f["contempt"]["corner_asymmetry"] > f["happy"]["corner_asymmetry"] + 1.5
     assert d("happy", "contempt", "corners") > 4.0
+
+
+def test_one_sided_emotion_faces_the_camera():
+    """Contempt's one-sided lip raise is drawn on the side the photo shows: a head turned past
+    FAR_SIDE_YAW mirrors it onto the near side; a frontal face keeps it where it is, and
+    symmetric emotions are never touched."""
+    import torch
+
+    from talkrig.animate.animation import FAR_SIDE_YAW
+    from talkrig.model import load_model
+    from talkrig.model.coefficients import Coefficients
+
+    model = load_model("default")
+    anim = animate(TEXT, emotion="contempt", pose="still", seed=1)
+    assert anim.metadata["one_sided"] == "right"
+    assert animate(TEXT, emotion="happy", pose="still", seed=1).metadata["one_sided"] is None
+
+    def raised(yaw_deg, a=anim):
+        base = Coefficients.zeros(model.n_identity, model.n_expression)
+        base = base.replace(rotation=torch.tensor([[0.0, np.radians(yaw_deg), 0.0]]))
+        e = a.to_coefficients(model, base, calibrate_lids=False).expression.numpy()
+        names = list(model.exp_names)
+        return e[:, names.index("mouthUpperUpRight")].mean(), e[:, names.index("mouthUpperUpLeft")].mean()
+
+    right, left = raised(0.0)
+    assert right > left + 0.5                                   # frontal: as animated
+    assert raised(FAR_SIDE_YAW + 20) == (right, left)           # the left turned away: as animated
+    assert raised(-FAR_SIDE_YAW - 20) == pytest.approx((left, right))  # the right turned away: mirrored
+    anim.metadata["one_sided"] = None                           # e.g. weights set by hand
+    assert raised(-FAR_SIDE_YAW - 20, anim) == pytest.approx((right, left))

@@ -10,7 +10,10 @@ Data contract (other stages rely on it):
                   ``SIL`` for pauses
     words         [(start_s, end_s, word)]
     emotion       the emotion schedule as text (e.g. ``"neutral@0,happy:0.8@1.5"``)
-    metadata      JSON-serialisable dict (source, seed, pose style, engine, ...)
+    metadata      JSON-serialisable dict (source, seed, pose style, engine, ...);
+                  ``one_sided``: ``"right"``/``"left"`` when the emotion acts on one side of the
+                  face (contempt): that side is mirrored onto the other where a photo turns it
+                  away from the camera (:meth:`Animation.to_coefficients`)
 """
 
 from __future__ import annotations
@@ -38,6 +41,41 @@ def _arkit_for(name: str) -> str | None:
     if c is None and name[-2:] in ("_L", "_R", "_l", "_r"):
         c = canonical_name(name[:-2])
     return c
+
+
+#: Beyond this head yaw (degrees) in the photo, one side of the face is turned away from the
+#: camera (eos-0010 at -30 degrees shows its right mouth corner at a quarter of the left's width).
+FAR_SIDE_YAW = 10.0
+#: ``(left, right)`` channel pairs that mirror; gaze keeps its own direction.
+_SIDE_PAIRS = [(i, ARKIT_52.index(n[:-4] + "Right")) for i, n in enumerate(ARKIT_52)
+               if n.endswith("Left") and not n.startswith("eyeLook")]
+
+
+def mirror_sides(weights: np.ndarray) -> np.ndarray:
+    """``(..., 52)`` ARKit weights with every Left/Right pair swapped (gaze kept)."""
+    out = np.array(weights, copy=True)
+    left, right = (list(x) for x in zip(*_SIDE_PAIRS))
+    out[..., left], out[..., right] = weights[..., right], weights[..., left]
+    return out
+
+
+def one_sided(weights: np.ndarray, tol: float = 0.05) -> str | None:
+    """``"right"`` / ``"left"``: the side ``(..., 52)`` weights favour by more than ``tol`` on
+    some pair at some frame (a one-sided action such as contempt's); None when symmetric."""
+    w = np.asarray(weights, np.float32).reshape(-1, len(ARKIT_52))
+    left, right = (list(x) for x in zip(*_SIDE_PAIRS))
+    d = w[:, right] - w[:, left]
+    if max(float(d.max(initial=0.0)), float(-d.min(initial=0.0))) <= tol:
+        return None
+    return "right" if d.max(initial=0.0) >= -d.min(initial=0.0) else "left"
+
+
+def far_side(base) -> str | None:
+    """The side of the face that ``base`` coefficients (a photo's fit) turn away from the
+    camera: ``"right"`` (the subject's right) when its mean yaw is below -:data:`FAR_SIDE_YAW`
+    degrees, ``"left"`` above +, None for a face that is near frontal."""
+    yaw = float(base.rotation[:, 1].detach().float().mean().cpu()) * 180.0 / np.pi
+    return "right" if yaw < -FAR_SIDE_YAW else "left" if yaw > FAR_SIDE_YAW else None
 
 
 @dataclass
@@ -110,6 +148,8 @@ class Animation:
             ``Coefficients`` with ``T = n_frames``: identity/albedo/lighting/focal from ``base``,
             expression = base expression + mapped weights, rotation composed as
             ``R_anim @ R_base`` (head moves about its own frame), translation = base + offset.
+            A one-sided emotion (``metadata["one_sided"]``) is mirrored when ``base`` turns
+            that side away from the camera (:func:`far_side`).
             With ``calibrate_lids`` (default) the blink channels are read as lid closure and
             scaled to what closes this face's eyes in each frame (:mod:`talkrig.animate.lids`).
         """
@@ -124,7 +164,11 @@ class Animation:
         elif base.frames != t:
             raise InputError(f"base coefficients have {base.frames} frames, animation has {t}")
         dev = base.rotation.device
-        weights = torch.from_numpy(self.expression).to(dev)
+        expression = self.expression
+        side = self.metadata.get("one_sided")
+        if side is not None and far_side(base) == side:  # show the one-sided action to the camera
+            expression = mirror_sides(expression)
+        weights = torch.from_numpy(expression).to(dev)
         delta = self._expression_for(model, weights)
         expression = base.expression + delta.to(base.expression.dtype)
         r_anim = euler_to_matrix(torch.from_numpy(self.rotation).to(dev))

@@ -73,7 +73,15 @@ SYNONYMS = {
 # mouth on a small face, and MEAD's fearful faces read AU20 +0.01; anger's AU5 pulled it toward
 # fear once the eyes could widen, and its lip press read as a smile (MEAD: eyeWide and
 # mouthPress +0.01 over neutral), so both are kept small; disgust's AU16 opened the lips into
-# a jaw drop that read as anger.
+# a jaw drop that read as anger. Contempt's one-sided dimpler (R14 0.6) read as a one-sided
+# smile once it faced the camera (AU12 asymmetry +4 units on a turned face, named happy); MEAD's
+# contemptuous speakers show the one-sided upper-lip raise instead (AU10 asymmetry +1.2, AU12
+# asymmetry +0.1), so R10 carries it at 1.0 with a trace of R14 (contempt named on 9 of 10 dev
+# portraits, was 7).
+# Disgust with AU7 0.5 and AU15 0.6 read as neutral or sad on two faces (the raised upper lip
+# alone reads as a lip shrug); MEAD's disgusted faces lower the brows and tighten the lids
+# (AU4 +0.9, AU6/7 +1.1 units) and depress the corners (AU15 +0.9): with AU4 0.3, AU7 0.8 and
+# AU15 1.0 it is named disgust on 9 of 10 (AU4 0.5 tipped two faces to anger).
 EMOTION_AUS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
@@ -81,8 +89,8 @@ EMOTION_AUS: dict[str, dict[str, float]] = {
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.6, "26": 0.6},
     "fearful": {"1": 0.9, "2": 0.8, "4": 0.3, "5": 1.0, "7": 0.3, "20": 0.5, "26": 0.8},
     "angry": {"4": 1.0, "5": 0.1, "7": 1.0, "23": 0.3, "26": 0.4},
-    "disgusted": {"6": 0.5, "7": 0.5, "9": 1.0, "10": 1.0, "15": 0.6},
-    "contempt": {"1": 0.8, "2": 0.8, "R14": 0.6, "R10": 0.6, "43": 0.2},
+    "disgusted": {"4": 0.3, "6": 0.5, "7": 0.8, "9": 1.0, "10": 1.0, "15": 1.0},
+    "contempt": {"1": 0.8, "2": 0.8, "R14": 0.25, "R10": 1.0, "43": 0.2},
 }
 
 # FACS action unit -> ARKit blendshapes (weights). Correspondences follow the ARKit shape

@@ -8,7 +8,7 @@ import numpy as np
 
 from talkrig.animate import emotion as emo
 from talkrig.animate import head, visemes
-from talkrig.animate.animation import Animation
+from talkrig.animate.animation import Animation, one_sided
 from talkrig.animate.loudness import HOP_S, envelope, runs, voice_activity
 from talkrig.animate.speech import Speech
 from talkrig.errors import InputError
@@ -160,4 +160,4 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
                      emotion=emo.schedule_text(schedule),
                      metadata={"engine": "rules", "timings": speech.source, "pose": pose_name,
                                "seed": int(seed), "intensity": float(intensity),
-                               "emotion_spec": emotion})
+                               "emotion_spec": emotion, "one_sided": one_sided(emotion_w)})
