@@ -284,20 +284,23 @@ def tooth_pattern(cls: Tensor, arch_mm: Tensor, height: Tensor | None = None) ->
     every crown boundary and a slight fall-off towards each crown's sides; 1 elsewhere. With
     ``height`` (:func:`crown_height`) the gap is a notch, wide and dark at the biting edge and at
     the gum, faint where neighbours touch."""
-    return _tooth_terms(cls, arch_mm, height)[0]
+    rounded, gap, _, _ = _tooth_terms(cls, arch_mm, height)
+    return rounded * (1 - gap)
 
 
 def tooth_surface(cls: Tensor, arch_mm: Tensor, height: Tensor) -> tuple[Tensor, Tensor]:
     """Per teeth pixel: ``(P, 3)`` colour factor (the translucent incisal edge) and ``(P,)``
     share of gum over the crown (an arc per tooth, lowest between teeth); ones and zeros off
     the teeth."""
-    return _tooth_terms(cls, arch_mm, height)[1:]
+    return _tooth_terms(cls, arch_mm, height)[2:]
 
 
-def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
-    """:func:`tooth_pattern`'s brightness ``(P,)`` and :func:`tooth_surface`'s edge factor
-    ``(P, 3)`` and gum share ``(P,)`` together (each crown located once)."""
-    bright = torch.ones_like(arch_mm)
+def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Each crown located once: ``(P,)`` its rounding (brightness falling towards its sides),
+    ``(P,)`` the share of the gap between crowns (how much of the dark mouth behind shows),
+    and :func:`tooth_surface`'s edge factor ``(P, 3)`` and gum share ``(P,)``."""
+    rounded = torch.ones_like(arch_mm)
+    gap = torch.zeros_like(arch_mm)
     edge = torch.ones(len(cls), 3, dtype=arch_mm.dtype, device=arch_mm.device)
     gum = torch.zeros_like(arch_mm)
     s = arch_mm.abs()
@@ -306,17 +309,17 @@ def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None) -> tuple[T
         if not sel.any():
             continue
         d, frac = _crowns(s[sel], widths)
-        rounded = 0.86 + 0.14 * torch.sin(np.pi * frac)
+        rounded[sel] = 0.86 + 0.14 * torch.sin(np.pi * frac)
         if height is None:
-            bright[sel] = rounded * (1.0 - 0.25 * torch.exp(-(d / GAP_MM) ** 2))
+            gap[sel] = 0.25 * torch.exp(-(d / GAP_MM) ** 2)
             continue
         h = height[sel].clamp(0, 1)
         open_ = torch.maximum(torch.exp(-h / 0.18), torch.exp(-(1 - h) / 0.25))  # 1 at edge / gum
         width = GAP_MM * (1.0 + 2.5 * open_)
-        bright[sel] = rounded * (1.0 - (0.12 + 0.38 * open_) * torch.exp(-(d / width) ** 2))
+        gap[sel] = (0.12 + 0.38 * open_) * torch.exp(-(d / width) ** 2)
         edge[sel] = 1.0 - torch.exp(-h / EDGE_SHARE)[:, None] * EDGE_TINT.to(edge)[None]
         gum[sel] = torch.sigmoid((h - (GUM_LINE[0] + GUM_LINE[1] * torch.sin(np.pi * frac))) / 0.025)
-    return bright, edge, gum
+    return rounded, gap, edge, gum
 
 
 def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette: Tensor,
@@ -357,17 +360,20 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
     cavity = (cls == CAVITY)[:, None]
     light = torch.where(teeth, 0.8 + 0.2 * facing, torch.where(cavity, 0.7 + 0.3 * facing, 0.55 + 0.45 * facing))
     if arch_mm is not None:
-        bright, edge, gum = _tooth_terms(cls, arch_mm, height)
-        light = light * bright[:, None]
+        rounded, gap, edge, gum = _tooth_terms(cls, arch_mm, height)
+        light = light * rounded[:, None]
+        table = palette.to(base)
         if height is not None:
             # hue shifts only as far as the photo has colour (a grey photo keeps a grey mouth):
             # scaled by the teeth colour's own saturation (a colour photo's enamel: ~0.1-0.15)
-            table = palette.to(base)
             sat = ((table.max(1).values - table.min(1).values) / table.max(1).values.clamp(min=1e-6) / 0.15)
             grey = edge.mean(1, keepdim=True)
             edge = grey + (edge - grey) * sat.clamp(0, 1)[cls][:, None]
             gum_colour = _tint(table[TONGUE], GUM_FROM_TONGUE.to(base), _saturation(table[TONGUE]))
             base = (base * edge) * (1 - gum[:, None]) + gum_colour[None] * gum[:, None]
+        # the gap between crowns shows the mouth behind them, a dark red, not a darker enamel:
+        # greyed enamel in the gaps made the whole row read blue-grey beside a warm face
+        base = base * (1 - gap[:, None]) + table[CAVITY][None] * gap[:, None]
     if grain is not None:
         light = light * (1 + GRAIN.to(normals.device)[cls] * grain[:, 0])[:, None]
     # teeth keep most light (they sit right behind the lips); the cavity fades fastest. The
