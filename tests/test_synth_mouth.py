@@ -173,3 +173,27 @@ def test_the_palette_follows_the_photo():
         pal = TalkingHeadRenderer(load_model(rec.model_name), rec, size=256).source.mouth
         assert pal.teeth_from == source, name
         assert float((pal.teeth * LUMA).sum()) > 2 * float((pal.cavity * LUMA).sum()), name
+
+
+def test_inner_side_of_the_arch_is_in_warm_shadow():
+    """The rows' inner (lingual) side faces the tongue and the dark cavity: a turned head shows
+    it as shadowed teeth tinted by the tongue's bounce, not as a wall as bright as the front."""
+    from talkrig.synth.mouth import MouthPalette, arch_inward
+
+    m = load_model("default")
+    inward = arch_inward(m)
+    lower = m.region("lower_teeth")
+    z = m.mean[lower, 2]
+    front = inward[lower][z >= z.quantile(0.9)]                  # mostly the incisors' labial face
+    assert float(front.median()) < -0.3 and 0.1 < float((inward[lower] > 0.3).float().mean()) < 0.6
+    assert float(inward[~(lower | m.region("upper_teeth"))].abs().max()) == 0.0
+
+    palette = MouthPalette(torch.tensor([0.9, 0.85, 0.78]), torch.tensor([0.6, 0.3, 0.3]),
+                           torch.tensor([0.3, 0.1, 0.1]), "sclera").table()
+    cls = torch.tensor([LOWER_TEETH, LOWER_TEETH, TONGUE])
+    n = torch.tensor([[0.0, 0.0, 1.0]]).expand(3, 3)                # all facing the camera
+    out = mouth_shade(cls, n, torch.zeros(3), palette, depth_scale=1.0, inward=torch.tensor([-0.8, 0.8, 0.8]))
+    outside, inside, tongue = out
+    assert inside.mean() < 0.75 * outside.mean()                     # in shadow
+    assert inside[0] / inside[2] > outside[0] / outside[2]           # warmed by the tongue
+    assert torch.equal(tongue, mouth_shade(cls[2:], n[2:], torch.zeros(1), palette, depth_scale=1.0)[0])

@@ -36,7 +36,7 @@ from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
 from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, EYE_OUTLINES, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
-from talkrig.synth.mouth import (LOWER_TEETH, UPPER_TEETH, MouthPalette, arch_coordinate, crown_height, mouth_shade,
+from talkrig.synth.mouth import (LOWER_TEETH, UPPER_TEETH, MouthPalette, arch_coordinate, arch_inward, crown_height, mouth_shade,
                                  photo_mouth_palette, surface_noise, triangle_classes)
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
@@ -219,6 +219,7 @@ class TalkingHeadRenderer:
         self.faces = model.faces[self._drawn]
         self._cm = {"cm": 1.0, "mm": 10.0, "dm": 0.1, "m": 0.01}.get(model.info.units, 1.0)
         self.source = self._prepare()
+        self._inward = arch_inward(model).to(model.mean)  # teeth surfaces facing into the arch
 
     # -- set-up, once per video --------------------------------------------------------------
     def _prepare(self) -> FrameSource:
@@ -462,8 +463,9 @@ class TalkingHeadRenderer:
         # grain fixed to the surface at rest, so it moves with the mouth and never flickers
         rest_mm = interpolate_compact(self.model.mean[None].expand(t, -1, -1), sub, self.faces) * (10.0 / self._cm)
         grain = torch.stack([surface_noise(rest_mm), surface_noise(rest_mm + 17.3)], 1)
+        inward = interpolate_compact(self._inward[None, :, None].expand(t, -1, -1), sub, self.faces)[:, 0]
         return mouth_shade(cls[mouth], n_c, behind, self.source.mouth.table(), depth_scale=self._cm,
-                           arch_mm=arch[:, 0], grain=grain, height=arch[:, 1])
+                           arch_mm=arch[:, 0], grain=grain, height=arch[:, 1], inward=inward)
 
     def _debug_overlay(self, frames: Tensor, normals: Tensor, frags, pc: Tensor) -> Tensor:
         """Side by side: the frame, and the frame under a grey-shaded mesh."""

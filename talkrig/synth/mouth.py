@@ -59,6 +59,8 @@ LIGHT_CHROMA = 0.25  # share of the fitted light's hue that reaches the mouth (s
 # dorsum fills most of an open mouth's opening (2-4 cm behind the lips): falling as fast as the
 # teeth (0.45 before) it read as a black hole; at 0.15 it stays a visibly pink, receding surface.
 FALL = torch.tensor([0.0, 0.25, 0.3, 0.15, 0.35])
+INNER_SHADE = 0.45  # share of the light lost by a tooth surface facing the inside of its arch,
+INNER_BOUNCE = 0.4  # and the share of its colour taken from the tongue beside it, whose bounce lights it
 OCCLUSION_FLOOR = 0.5  # share of the light that still reaches the deepest parts (0.4 left
 # 26% of the open mouth near-black on the darkest dev face, a dim group photo; real videos <= 26%)
 
@@ -250,6 +252,28 @@ def arch_coordinate(model, mm_per_unit: float) -> Tensor:
     return out
 
 
+def arch_inward(model) -> Tensor:
+    """``(N,)`` per tooth vertex, how far its rest-pose normal faces the inside of its dental
+    arch: the cosine to the direction, in the horizontal plane, towards the midline at the
+    sides and backwards at the front (lingual surfaces near 1, the labial front near -1); 0 off
+    the teeth."""
+    out = torch.zeros(model.n_vertices)
+    names = set(model.region_names)
+    rows = [n for n in ("upper_teeth", "lower_teeth", "teeth") if n in names]
+    if not rows:
+        return out
+    mean = model.mean.detach().float()
+    normals = model.normals(mean[None])[0]
+    for name in rows:
+        sel = model.region(name)
+        p = mean[sel]
+        # towards the midline (x of the row's centre), and half a unit backwards (-z): at the
+        # incisors, where the midline is here, the inside is straight back
+        to_inside = torch.stack([p[:, 0].mean() - p[:, 0], torch.zeros(len(p)), torch.full((len(p),), -0.5)], 1)
+        out[sel] = (normals[sel] * to_inside / to_inside.norm(dim=1, keepdim=True)).sum(1)
+    return out
+
+
 def crown_height(model) -> Tensor:
     """``(N,)`` height of every tooth vertex from its row's biting edge (0) to its gum line (1),
     measured on the neutral mean (the rows move rigidly); 0 off the teeth. The upper row's edge
@@ -324,7 +348,7 @@ def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None) -> tuple[T
 
 def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette: Tensor,
                 depth_scale: float, arch_mm: Tensor | None = None, grain: Tensor | None = None,
-                height: Tensor | None = None) -> Tensor:
+                height: Tensor | None = None, inward: Tensor | None = None) -> Tensor:
     """Colours of mouth pixels.
 
     Args:
@@ -341,6 +365,8 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
             at two lattice offsets): relative grain of each class, and absolute grain.
         height: ``(P,)`` place between a crown's biting edge and its gum (:func:`crown_height`);
             with ``arch_mm``, draws embrasures, the translucent edge and the gum line.
+        inward: ``(P,)`` how far each teeth surface faces the inside of its arch
+            (:func:`arch_inward`): those surfaces are shadowed (:data:`INNER_SHADE`).
     Returns:
         ``(P, 3)`` float colours in [0, 1].
     """
@@ -374,6 +400,15 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
         # the gap between crowns shows the mouth behind them, a dark red, not a darker enamel:
         # greyed enamel in the gaps made the whole row read blue-grey beside a warm face
         base = base * (1 - gap[:, None]) + table[CAVITY][None] * gap[:, None]
+    if inward is not None:
+        # light enters the mouth through the lips: the inner side of the arch faces the tongue
+        # and the dark cavity, so the far teeth a turned head shows from inside are in a warm
+        # shadow (lit by what bounces off the tongue), not a bright grey wall of crowns
+        # the coarse rows' vertex normals average the inner face with the edge: half-way
+        # inwards already faces the tongue
+        inner = ((1.5 * inward).clamp(0, 1) * teeth[:, 0])[:, None]
+        light = light * (1 - INNER_SHADE * inner)
+        base = base * (1 - INNER_BOUNCE * inner) + palette.to(base)[TONGUE][None] * (INNER_BOUNCE * inner)
     if grain is not None:
         light = light * (1 + GRAIN.to(normals.device)[cls] * grain[:, 0])[:, None]
     # teeth keep most light (they sit right behind the lips); the cavity fades fastest. The
