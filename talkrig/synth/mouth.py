@@ -267,9 +267,11 @@ def arch_inward(model) -> Tensor:
     for name in rows:
         sel = model.region(name)
         p = mean[sel]
-        # towards the midline (x of the row's centre), and half a unit backwards (-z): at the
-        # incisors, where the midline is here, the inside is straight back
-        to_inside = torch.stack([p[:, 0].mean() - p[:, 0], torch.zeros(len(p)), torch.full((len(p),), -0.5)], 1)
+        # towards the midline (x of the row's centre) and backwards (-z) by 7.5 % of the row's
+        # width (5 mm on a human row, in any units): at the incisors, where the midline is,
+        # straight back
+        back = 0.075 * float(p[:, 0].max() - p[:, 0].min())
+        to_inside = torch.stack([p[:, 0].mean() - p[:, 0], torch.zeros(len(p)), torch.full((len(p),), -back)], 1)
         out[sel] = (normals[sel] * to_inside / to_inside.norm(dim=1, keepdim=True)).sum(1)
     return out
 
