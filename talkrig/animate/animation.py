@@ -46,16 +46,15 @@ def _arkit_for(name: str) -> str | None:
 #: Beyond this head yaw (degrees) in the photo, one side of the face is turned away from the
 #: camera (eos-0010 at -30 degrees shows its right mouth corner at a quarter of the left's width).
 FAR_SIDE_YAW = 10.0
-#: ``(left, right)`` channel pairs that mirror; gaze keeps its own direction.
-_SIDE_PAIRS = [(i, ARKIT_52.index(n[:-4] + "Right")) for i, n in enumerate(ARKIT_52)
-               if n.endswith("Left") and not n.startswith("eyeLook")]
+#: Left and right channels of each pair that mirrors; gaze keeps its own direction.
+_LEFT = [i for i, n in enumerate(ARKIT_52) if n.endswith("Left") and not n.startswith("eyeLook")]
+_RIGHT = [ARKIT_52.index(ARKIT_52[i][:-4] + "Right") for i in _LEFT]
 
 
 def mirror_sides(weights: np.ndarray) -> np.ndarray:
     """``(..., 52)`` ARKit weights with every Left/Right pair swapped (gaze kept)."""
     out = np.array(weights, copy=True)
-    left, right = (list(x) for x in zip(*_SIDE_PAIRS))
-    out[..., left], out[..., right] = weights[..., right], weights[..., left]
+    out[..., _LEFT], out[..., _RIGHT] = weights[..., _RIGHT], weights[..., _LEFT]
     return out
 
 
@@ -63,11 +62,11 @@ def one_sided(weights: np.ndarray, tol: float = 0.05) -> str | None:
     """``"right"`` / ``"left"``: the side ``(..., 52)`` weights favour by more than ``tol`` on
     some pair at some frame (a one-sided action such as contempt's); None when symmetric."""
     w = np.asarray(weights, np.float32).reshape(-1, len(ARKIT_52))
-    left, right = (list(x) for x in zip(*_SIDE_PAIRS))
-    d = w[:, right] - w[:, left]
-    if max(float(d.max(initial=0.0)), float(-d.min(initial=0.0))) <= tol:
+    d = w[:, _RIGHT] - w[:, _LEFT]
+    right, left = float(d.max()), float(-d.min())
+    if max(right, left) <= tol:
         return None
-    return "right" if d.max(initial=0.0) >= -d.min(initial=0.0) else "left"
+    return "right" if right >= left else "left"
 
 
 def far_side(base) -> str | None:

@@ -93,6 +93,7 @@ class FrameSource:
     head_px: float        # head size in output pixels (scale of the flow falloff)
     arch_mm: Tensor       # (N,) position along the dental arch, mm (0 off the teeth)
     crown_h: Tensor       # (N,) height between a tooth's biting edge (0) and gum (1); 0 off the teeth
+    inward: Tensor        # (N,) how far a tooth surface faces the inside of its arch; 0 off the teeth
     src_depth: Tensor     # (N,) depth of every vertex in the photo's view
     src_zbuf: Tensor      # (S, S) depth of the nearest surface in the photo's view (0: none)
     depth_tol: float      # depth units within which a point counts as that nearest surface
@@ -219,7 +220,6 @@ class TalkingHeadRenderer:
         self.faces = model.faces[self._drawn]
         self._cm = {"cm": 1.0, "mm": 10.0, "dm": 0.1, "m": 0.01}.get(model.info.units, 1.0)
         self.source = self._prepare()
-        self._inward = arch_inward(model).to(model.mean)  # teeth surfaces facing into the arch
 
     # -- set-up, once per video --------------------------------------------------------------
     def _prepare(self) -> FrameSource:
@@ -271,6 +271,7 @@ class TalkingHeadRenderer:
                            src_visible=vis * facing, src_shade=shade.clamp(min=1e-3),
                            tri_class=cls, fade=border_fade(s, s), head_px=head_px,
                            arch_mm=arch_coordinate(m, 10.0 / self._cm), crown_h=crown_height(m),
+                           inward=arch_inward(m),
                            src_depth=pos[0, :, 2],
                            src_zbuf=zbuf, depth_tol=0.004 * depth_scale, eye_tri=eye_tri,
                            eye_of_vertex=eye_of_vertex, eyes=eyes, eye_px_per_rad=px_per_rad,
@@ -458,14 +459,13 @@ class TalkingHeadRenderer:
         n_c = interpolate_compact(normals, sub, self.faces)
         lip_depth = self._lip_depth(verts)[frags.batch_index[mouth]]
         behind = frags.depth_c[mouth] - lip_depth
-        teeth = torch.stack([self.source.arch_mm, self.source.crown_h], -1)
+        teeth = torch.stack([self.source.arch_mm, self.source.crown_h, self.source.inward], -1)
         arch = interpolate_compact(teeth[None].expand(t, -1, -1), sub, self.faces)
         # grain fixed to the surface at rest, so it moves with the mouth and never flickers
         rest_mm = interpolate_compact(self.model.mean[None].expand(t, -1, -1), sub, self.faces) * (10.0 / self._cm)
         grain = torch.stack([surface_noise(rest_mm), surface_noise(rest_mm + 17.3)], 1)
-        inward = interpolate_compact(self._inward[None, :, None].expand(t, -1, -1), sub, self.faces)[:, 0]
         return mouth_shade(cls[mouth], n_c, behind, self.source.mouth.table(), depth_scale=self._cm,
-                           arch_mm=arch[:, 0], grain=grain, height=arch[:, 1], inward=inward)
+                           arch_mm=arch[:, 0], grain=grain, height=arch[:, 1], inward=arch[:, 2])
 
     def _debug_overlay(self, frames: Tensor, normals: Tensor, frags, pc: Tensor) -> Tensor:
         """Side by side: the frame, and the frame under a grey-shaded mesh."""
