@@ -95,11 +95,13 @@ def test_surprise_and_fear_hold_the_jaw_dropped_and_still_seal(emotion):
     pauses = [(a, b) for a, b, p in anim.phonemes if p == SIL and b - a >= 0.15]
     # the pauses between sentences (not the first silence, where the emotion sets in)
     idx = metrics.frames_in([(a, b - 0.12) for a, b in pauses if a > 0.2], anim.fps, anim.n_frames)
-    assert len(idx) and jaw[idx].min() > 0.2  # held open while nothing is said ...
+    assert len(idx) and jaw[idx].min() > 0.15  # held open while nothing is said ...
     assert np.ptp(jaw[idx]) < 0.02  # ... and still
     gap = metrics.lip_gap(anim.expression, model)
     assert metrics.bilabial_closure(gap <= metrics.CLOSED_GAP_CM, anim.phonemes, anim.fps)[0] == 1.0
-    assert np.median(jaw) > np.median(neutral.channel("jawOpen")) + 0.15
+    # open wider than neutral speech over the whole clip (fear more by its wider spoken jaw than
+    # by what it holds: MEAD's frightened speakers' mouths move with the words)
+    assert np.median(jaw) > np.median(neutral.channel("jawOpen")) + 0.1
     checks = metrics.self_checks(anim, model)
     assert checks["still_in_pauses"] >= 0.9 and checks["closed_in_pauses"] < 0.5
 

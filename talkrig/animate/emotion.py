@@ -82,12 +82,18 @@ SYNONYMS = {
 # alone reads as a lip shrug); MEAD's disgusted faces lower the brows and tighten the lids
 # (AU4 +0.9, AU6/7 +1.1 units) and depress the corners (AU15 +0.9): with AU4 0.3, AU7 0.8 and
 # AU15 1.0 it is named disgust on 9 of 10 (AU4 0.5 tipped two faces to anger).
+# Fear with AU2 0.8, AU4 0.3, AU5 1.0, AU7 0.3 was named surprise on 4 of 10 dev portraits: the
+# landmarker read its eyes wider (AU5 up to +1.9 units; MEAD's fear +0.8, surprise +1.2) and its
+# outer brows higher (+1.5; MEAD's fear +0.6, surprise +1.3) than MEAD's frightened speakers,
+# and its lids untightened (AU6/7 -0.4..-1.0; MEAD +0.2). With AU2 0.6, AU4 0.6, AU5 0.75 and
+# AU7 0.45 it is named fear on 8 of 10 (the other two: surprise second, and the 3/4 face behind
+# glasses); the brows still read raised, not lowered (AU4 feature -0.1..-0.7 units).
 EMOTION_AUS: dict[str, dict[str, float]] = {
     "neutral": {},
     "happy": {"6": 0.8, "12": 1.0},
     "sad": {"1": 1.0, "4": 0.2, "7": 0.3, "15": 0.8, "17": 0.25, "43": 0.4},
     "surprised": {"1": 1.0, "2": 1.0, "5": 0.6, "26": 0.6},
-    "fearful": {"1": 0.9, "2": 0.8, "4": 0.3, "5": 1.0, "7": 0.3, "20": 0.5, "26": 0.8},
+    "fearful": {"1": 0.9, "2": 0.6, "4": 0.6, "5": 0.75, "7": 0.45, "20": 0.5, "26": 0.8},
     "angry": {"4": 1.0, "5": 0.1, "7": 1.0, "23": 0.3, "26": 0.4},
     "disgusted": {"4": 0.3, "6": 0.5, "7": 0.8, "9": 1.0, "10": 1.0, "15": 1.0},
     "contempt": {"1": 0.8, "2": 0.8, "R14": 0.25, "R10": 1.0, "43": 0.2},
@@ -195,7 +201,14 @@ class HeadStyle:
 # wider in speech (``jaw`` 1.3-1.35), read +0.01-0.02. Half the AU26 level is held as jawOpen;
 # on renders of three faces it reads +0.14 / +0.12 / +0.13 (anger: the open-mouthed EMFACS
 # variant, 4+5+7+26, with less lip press than the closed one).
-HELD_JAW = {e: 0.5 * EMOTION_AUS[e]["26"] for e in ("surprised", "fearful", "angry")}
+HELD_JAW = {e: 0.5 * EMOTION_AUS[e]["26"] for e in ("surprised", "angry")}
+# Fear's open mouth moves with the words more than it is held: on MEAD's frightened speakers
+# (M030, W009, W011) the landmarker's inner-lip opening has a median of 0.48-0.65 of its 90th
+# percentile, while renders holding half of AU26 (0.4) read 0.85 (the mouth hung near its widest
+# and the jaw read +2.7 units against MEAD's +1.2), and the speech movement riding on it was too
+# small to follow the sound (lip-sync offset -1 frame, late). A held 0.2 with speech's jaw
+# widened 1.9x holds the mouth open in pauses and lets words move it as much as neutral speech.
+HELD_JAW["fearful"] = 0.2
 
 HEAD_STYLES: dict[str, HeadStyle] = {
     "neutral": HeadStyle(),
@@ -203,7 +216,7 @@ HEAD_STYLES: dict[str, HeadStyle] = {
     "sad": HeadStyle(pitch=5.0, motion=0.5, gaze=-0.1),
     "angry": HeadStyle(pitch=3.0, motion=1.3, gaze=0.10, blinks=0.8, jaw=1.35, held_jaw=HELD_JAW["angry"]),
     "surprised": HeadStyle(pitch=-1.5, motion=1.1, gaze=0.10, blinks=0.7, jaw=1.35, held_jaw=HELD_JAW["surprised"]),
-    "fearful": HeadStyle(pitch=-2.0, yaw=3.0, motion=1.0, blinks=1.5, jaw=1.3, held_jaw=HELD_JAW["fearful"]),
+    "fearful": HeadStyle(pitch=-2.0, yaw=3.0, motion=1.0, blinks=1.5, jaw=1.9, held_jaw=HELD_JAW["fearful"]),
     "disgusted": HeadStyle(pitch=2.0, yaw=-5.0, roll=-2.0, motion=0.9, gaze=0.10),
     "contempt": HeadStyle(pitch=-5.0, yaw=4.0, roll=3.0, motion=0.8, gaze=-0.15),
 }
