@@ -187,6 +187,21 @@ def soften_edges(frames: Tensor, mask: Tensor) -> Tensor:
     return frames
 
 
+def _cell_means(pix: Tensor, flow: Tensor, frames: int, size: int, cells: int) -> tuple[Tensor, Tensor]:
+    """The per-pixel ``flow`` ``(P, 2)`` of the pixels ``pix`` (flat indices into
+    ``(frames, size, size)``) averaged over a ``cells x cells`` grid: ``(frames, 2, cells,
+    cells)`` means, and ``(frames, 1, cells, cells)`` 1 where a cell holds any of the pixels."""
+    f = size // cells  # frame pixels per cell side (the sizes are powers of two)
+    # row over all frames // f = frame * cells + row // f: one division gives frame and cell row
+    cell = torch.div(pix, size * f, rounding_mode="floor") * cells + torch.div(pix % size, f, rounding_mode="floor")
+    n = frames * cells * cells
+    count = torch.bincount(cell, minlength=n).to(flow.dtype)
+    total = torch.stack([torch.bincount(cell, flow[:, 0], minlength=n),
+                         torch.bincount(cell, flow[:, 1], minlength=n)], -1).to(flow.dtype)
+    mean = (total / count.clamp(min=1)[:, None]).reshape(frames, cells, cells, 2).permute(0, 3, 1, 2)
+    return mean, (count > 0).to(flow.dtype).reshape(frames, 1, cells, cells)
+
+
 def _subset(frags: Fragments, sel: Tensor) -> Fragments:
     """The covered pixels ``sel`` (bool over ``frags.pix``) of compact fragments."""
     return Fragments(frags.tri_id, frags.pix[sel], frags.tri[sel], frags.bary_c[sel],
@@ -376,7 +391,7 @@ class TalkingHeadRenderer:
         cls = src.tri_class[frags.tri].long()              # (P,)
         raised = self._lids_raised(pos)
         ok, src_xy = self._source_xy(frags, cls, raised)
-        out = self._warp_photo(pos, frags, ok, src_xy, raised)     # (T, 3, S, S)
+        out = self._warp_photo(pos, frags, ok, src_xy)     # (T, 3, S, S)
 
         # colour of each covered pixel: the warped photo (in `out`), re-lit, or mouth shading
         normals = self.model.normals(verts)
@@ -408,27 +423,23 @@ class TalkingHeadRenderer:
         return ((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8), face.reshape(t, s, s),
                 mouth_px.reshape(t, s, s))
 
-    def _warp_photo(self, pos: Tensor, frags, ok: Tensor, src_xy: Tensor, raised: Tensor | None = None) -> Tensor:
+    def _warp_photo(self, pos: Tensor, frags, ok: Tensor, src_xy: Tensor) -> Tensor:
         """``(T, 3, S, S)``: the photo warped by a backward flow that is exact on the seen skin
         (``ok`` pixels, from ``src_xy``) and a smooth, decaying extension everywhere else."""
         src, s, t = self.source, self.size, pos.shape[0]
-        # The flow off the face only needs to be smooth: build it from a small raster,
-        # then write the exact per-pixel flow of the face on top at full resolution.
+        # The flow off the face only needs to be smooth: build it on a small grid from the
+        # face's own flow averaged per cell, then write the exact per-pixel flow on top. The
+        # averages make the two meet at the face's edge: sampled at cell centres (a raster a
+        # quarter of the frame's size), the small flow missed the face's own there by 2-3 px
+        # where it was steep (a chin that moved up), the photo folded back on itself and the
+        # fold showed as a thin dark line along the jaw, its chin shadow drawn twice.
         w = min(self.work_size, s)
-        k = w / s
-        small_pos = torch.cat([pos[..., :2] * k, pos[..., 2:]], -1)
-        fs = rasterize(small_pos, self.faces, (w, w), backend=self.backend)
-        ok_s, xy_s = self._source_xy(fs, src.tri_class[fs.tri].long(), raised)
-        cov_s = torch.zeros(t * w * w, device=pos.device)
-        cov_s[fs.pix[ok_s]] = 1.0
-        flow_s = torch.zeros(t * w * w, 2, device=pos.device)
-        flow_s[fs.pix[ok_s]] = xy_s - self._centres(fs.pix[ok_s], w) / k
-        cov_s = cov_s.reshape(t, 1, w, w)
-        flow_s = flow_s.reshape(t, w, w, 2).permute(0, 3, 1, 2)
-        ext = push_pull_fill(flow_s, cov_s) * distance_falloff(cov_s, self.falloff * src.head_px * k)
+        exact = src_xy - self._centres(frags.pix[ok], s)
+        flow_s, cov_s = _cell_means(frags.pix[ok], exact, t, s, w)
+        ext = push_pull_fill(flow_s, cov_s) * distance_falloff(cov_s, self.falloff * src.head_px * w / s)
         flow = F.interpolate(ext, size=(s, s), mode="bilinear", align_corners=False) * src.fade
         flow = flow.permute(0, 2, 3, 1).contiguous()      # (T, S, S, 2)
-        flow.view(-1, 2).index_copy_(0, frags.pix[ok], src_xy - self._centres(frags.pix[ok], s))
+        flow.view(-1, 2).index_copy_(0, frags.pix[ok], exact)
         return warp(src.image.expand(t, -1, -1, -1), flow.permute(0, 3, 1, 2))
 
     def _relight(self, pc: Tensor, normals: Tensor, frags, skin: Tensor) -> None:
