@@ -1,5 +1,7 @@
 """The warp primitives behind talking-head frames."""
 
+import numpy as np
+import pytest
 import torch
 
 from talkrig.synth.composite import border_fade, distance_falloff, push_pull_fill, warp
@@ -50,3 +52,24 @@ def test_soften_edges_feathers_only_the_mask_border():
     assert torch.allclose(out[0, :, 4], torch.full((8, 3), 2 / 3))
     assert torch.equal(out[0, :, :3], frames[0, :, :3]) and torch.equal(out[0, :, 5:], frames[0, :, 5:])
     assert soften_edges(frames, torch.zeros_like(mask)) is frames
+
+
+@pytest.mark.parametrize("size,cells", [(512, 128), (300, 128)])
+def test_cell_means_average_the_pixels_of_each_cell(size, cells):
+    """The smooth flow off the face starts from the face's own flow averaged per cell: every
+    pixel lands in the cell bilinear resampling puts it in, on every frame, for frame sizes
+    the grid divides and ones it does not."""
+    from talkrig.synth.frames import _cell_means
+
+    rng = np.random.default_rng(0)
+    pix = torch.from_numpy(rng.choice(2 * size * size, 5000, replace=False))
+    flow = torch.from_numpy(rng.normal(size=(5000, 2))).float()
+    mean, covered = _cell_means(pix, flow, 2, size, cells)
+    assert mean.shape == (2, 2, cells, cells) and covered.shape == (2, 1, cells, cells)
+    frame, rest = pix // (size * size), pix % (size * size)
+    row, col = (rest // size) * cells // size, (rest % size) * cells // size
+    for i in rng.choice(5000, 20, replace=False):
+        same = (frame == frame[i]) & (row == row[i]) & (col == col[i])
+        assert covered[frame[i], 0, row[i], col[i]] == 1
+        assert torch.allclose(mean[frame[i], :, row[i], col[i]], flow[same].mean(0), atol=1e-5)
+    assert int(covered.sum()) == len(set(zip(frame.tolist(), row.tolist(), col.tolist())))

@@ -191,9 +191,14 @@ def _cell_means(pix: Tensor, flow: Tensor, frames: int, size: int, cells: int) -
     """The per-pixel ``flow`` ``(P, 2)`` of the pixels ``pix`` (flat indices into
     ``(frames, size, size)``) averaged over a ``cells x cells`` grid: ``(frames, 2, cells,
     cells)`` means, and ``(frames, 1, cells, cells)`` 1 where a cell holds any of the pixels."""
-    f = size // cells  # frame pixels per cell side (the sizes are powers of two)
-    # row over all frames // f = frame * cells + row // f: one division gives frame and cell row
-    cell = torch.div(pix, size * f, rounding_mode="floor") * cells + torch.div(pix % size, f, rounding_mode="floor")
+    if size % cells == 0:  # the usual sizes: row over all frames // f = frame * cells + row // f
+        f = size // cells
+        cell = torch.div(pix, size * f, rounding_mode="floor") * cells + torch.div(pix % size, f, rounding_mode="floor")
+    else:  # cell c spans [c, c + 1) * size / cells, as bilinear resampling has it
+        frame, rest = torch.div(pix, size * size, rounding_mode="floor"), pix % (size * size)
+        row = torch.div(torch.div(rest, size, rounding_mode="floor") * cells, size, rounding_mode="floor")
+        col = torch.div((rest % size) * cells, size, rounding_mode="floor")
+        cell = (frame * cells + row) * cells + col
     n = frames * cells * cells
     count = torch.bincount(cell, minlength=n).to(flow.dtype)
     total = torch.stack([torch.bincount(cell, flow[:, 0], minlength=n),
