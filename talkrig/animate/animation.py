@@ -63,7 +63,7 @@ def one_sided(weights: np.ndarray, tol: float = 0.05) -> str | None:
     some pair at some frame (a one-sided action such as contempt's); None when symmetric."""
     w = np.asarray(weights, np.float32).reshape(-1, len(ARKIT_52))
     d = w[:, _RIGHT] - w[:, _LEFT]
-    right, left = float(d.max()), float(-d.min())
+    right, left = float(d.max(initial=0.0)), float(-d.min(initial=0.0))  # 0 frames: symmetric
     if max(right, left) <= tol:
         return None
     return "right" if right >= left else "left"

@@ -201,14 +201,15 @@ class HeadStyle:
 # wider in speech (``jaw`` 1.3-1.35), read +0.01-0.02. Half the AU26 level is held as jawOpen;
 # on renders of three faces it reads +0.14 / +0.12 / +0.13 (anger: the open-mouthed EMFACS
 # variant, 4+5+7+26, with less lip press than the closed one).
-HELD_JAW = {e: 0.5 * EMOTION_AUS[e]["26"] for e in ("surprised", "angry")}
-# Fear's open mouth moves with the words more than it is held: on MEAD's frightened speakers
-# (M030, W009, W011) the landmarker's inner-lip opening has a median of 0.48-0.65 of its 90th
-# percentile, while renders holding half of AU26 (0.4) read 0.85 (the mouth hung near its widest
-# and the jaw read +2.7 units against MEAD's +1.2), and the speech movement riding on it was too
-# small to follow the sound (lip-sync offset -1 frame, late). A held 0.2 with speech's jaw
-# widened 1.9x holds the mouth open in pauses and lets words move it as much as neutral speech.
-HELD_JAW["fearful"] = 0.2
+# Fear holds a quarter: its open mouth moves with the words more than it is held. On MEAD's
+# frightened speakers (M030, W009, W011) the landmarker's inner-lip opening has a median of
+# 0.48-0.65 of its 90th percentile, while renders holding half of AU26 (0.4) read 0.85 (the
+# mouth hung near its widest and the jaw read +2.7 units against MEAD's +1.2), and the speech
+# movement riding on it was too small to follow the sound (lip-sync offset -1 frame, late).
+# Holding 0.2 with speech's jaw widened 1.9x keeps the mouth open in pauses and lets words move
+# it as much as neutral speech.
+HELD_SHARE = {"surprised": 0.5, "fearful": 0.25, "angry": 0.5}
+HELD_JAW = {e: share * EMOTION_AUS[e]["26"] for e, share in HELD_SHARE.items()}
 
 HEAD_STYLES: dict[str, HeadStyle] = {
     "neutral": HeadStyle(),

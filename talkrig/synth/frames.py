@@ -396,7 +396,7 @@ class TalkingHeadRenderer:
         cls = src.tri_class[frags.tri].long()              # (P,)
         raised = self._lids_raised(pos)
         ok, src_xy = self._source_xy(frags, cls, raised)
-        out = self._warp_photo(pos, frags, ok, src_xy)     # (T, 3, S, S)
+        out = self._warp_photo(frags, ok, src_xy)     # (T, 3, S, S)
 
         # colour of each covered pixel: the warped photo (in `out`), re-lit, or mouth shading
         normals = self.model.normals(verts)
@@ -428,10 +428,10 @@ class TalkingHeadRenderer:
         return ((frames.clamp(0, 1) * 255 + 0.5).to(torch.uint8), face.reshape(t, s, s),
                 mouth_px.reshape(t, s, s))
 
-    def _warp_photo(self, pos: Tensor, frags, ok: Tensor, src_xy: Tensor) -> Tensor:
+    def _warp_photo(self, frags, ok: Tensor, src_xy: Tensor) -> Tensor:
         """``(T, 3, S, S)``: the photo warped by a backward flow that is exact on the seen skin
         (``ok`` pixels, from ``src_xy``) and a smooth, decaying extension everywhere else."""
-        src, s, t = self.source, self.size, pos.shape[0]
+        src, s, t = self.source, self.size, frags.batch
         # The flow off the face only needs to be smooth: build it on a small grid from the
         # face's own flow averaged per cell, then write the exact per-pixel flow on top. The
         # averages make the two meet at the face's edge: sampled at cell centres (a raster a
