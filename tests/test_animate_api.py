@@ -38,7 +38,13 @@ def test_save_load_roundtrip_without_pickle(anim, tmp_path):
     np.testing.assert_array_equal(b.audio, anim.audio)
     assert b.phonemes == anim.phonemes and b.words == anim.words
     assert b.emotion == anim.emotion and b.metadata == anim.metadata
+    assert float(anim.tongue_tip.max()) > 0.5                      # "there", "Hello": /l t d n/
+    np.testing.assert_array_equal(b.tongue_tip, anim.tongue_tip)
     assert list(tmp_path.iterdir()) == [p]  # no temp file left behind
+    with np.load(p) as z:                                          # a file from before the tongue
+        np.savez(tmp_path / "old.npz", **{k: z[k] for k in z.files if k != "tongue_tip"})
+    assert float(np.abs(Animation.load(tmp_path / "old.npz").tongue_tip).max()) == 0.0
+    (tmp_path / "old.npz").unlink()
     (tmp_path / "junk.npz").write_bytes(b"junk")
     with pytest.raises(InputError):
         Animation.load(tmp_path / "junk.npz")
@@ -70,6 +76,7 @@ def test_to_coefficients_maps_names_and_composes_pose(anim):
     want = euler_to_matrix(torch.from_numpy(anim.rotation)) @ euler_to_matrix(base.rotation)
     torch.testing.assert_close(r, want, atol=1e-5, rtol=0)
     torch.testing.assert_close(c.translation, base.translation + torch.from_numpy(anim.translation))
+    np.testing.assert_allclose(c.tongue[:, 0].numpy(), anim.tongue_tip, atol=1e-6)  # beyond ARKit
 
 
 def test_split_symmetric_shapes_receive_the_whole_weight(anim):

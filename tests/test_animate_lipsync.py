@@ -61,6 +61,23 @@ def test_lower_lip_tucks_on_labiodentals():
     assert np.mean(roll[vowels]) < np.mean(roll[fv]) - 0.2
 
 
+def test_tongue_tip_rises_on_l_t_d_n():
+    """The tip lifts to the ridge on every /l t d n/ (with the mouth's lead), stays down on
+    vowels between lip and back consonants, and rests in pauses."""
+    for text in ("Lola will tell my mom about the llama.", "Papa, look! A little lamb by my bike."):
+        anim, sp = _anim(text)
+        tip, ph, fps = anim.tongue_tip, sp.phonemes, anim.fps
+        peak = [float(tip[max(int((a - 0.06) * fps), 0):int(np.ceil(b * fps)) + 1].max())
+                for a, b, p in ph if p in {"L", "T", "D", "N"}]
+        assert len(peak) >= 5 and min(peak) > 0.6, peak
+        lifted = {"L", "T", "D", "N", "S", "Z", "SH", "ZH", "CH", "JH", "R", "DH", "TH", SIL}
+        free = _frames(anim, [ph[i] for i in range(1, len(ph) - 1)
+                              if not {ph[i - 1][2], ph[i][2], ph[i + 1][2]} & lifted], {p for _, _, p in ph})
+        assert len(free) >= 5 and float(np.mean(tip[free])) < 0.15, tip[free]
+        pauses = [i for a, b, p in ph if p == SIL and b - a >= 0.15 for i in range(int(a * fps) + 2, int(b * fps) - 1)]
+        assert float(np.abs(tip[pauses]).max(initial=0.0)) < 0.05
+
+
 def test_jaw_follows_loudness():
     anim, _ = _anim("Thank you very much, everyone, for coming here today. It was wonderful.")
     assert metrics.jaw_loudness_r(anim.expression, anim.audio, anim.fps) >= 0.6

@@ -110,6 +110,26 @@ def test_save_load_exact(tmp_path, suffix):
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary left behind
 
 
+def test_the_tongue_is_optional_and_travels_with_the_rest(tmp_path):
+    """``tongue`` (T, 1) defaults to zeros, is sliced, tiled, joined and saved like the other
+    fields, and a file written before it existed loads with zeros."""
+    c = _random(4, seed=1)
+    assert c.tongue.shape == (4, 1) and float(c.tongue.abs().sum()) == 0.0
+    c = c.replace(tongue=torch.tensor([[0.0], [0.25], [1.0], [0.5]]))
+    assert torch.equal(c[1:3].tongue, torch.tensor([[0.25], [1.0]]))
+    assert torch.equal(Coefficients.cat([c, c[:1]]).tongue[-1], torch.tensor([0.0]))
+    assert torch.equal(c[2].repeat(3).tongue, torch.ones(3, 1))
+    assert torch.allclose(c.interpolate(torch.tensor([1.5 / 25]), 25.0).tongue, torch.tensor([[0.625]]))
+    c.save(tmp_path / "c.npz")
+    assert Coefficients.load(tmp_path / "c.npz") == c
+    with np.load(tmp_path / "c.npz") as z:
+        np.savez(tmp_path / "old.npz", **{f: z[f] for f in FIELDS})     # no tongue in the file
+    old = Coefficients.load(tmp_path / "old.npz")
+    assert old.tongue.shape == (4, 1) and float(old.tongue.abs().sum()) == 0.0
+    with pytest.raises(InputError, match=r"tongue must be \(T, 1\)"):
+        c.replace(tongue=torch.zeros(4, 2))
+
+
 def test_npz_is_plain_arrays(tmp_path):
     c = _random(2)
     c.save(tmp_path / "c.npz", metadata={"source": "test"})

@@ -215,7 +215,7 @@ def test_landmarker_sees_the_rendered_eyes_close_in_a_blink(recon):
         expr[:, ARKIT_52.index(f"eyeWide{side}")] = 0.0
         expr[:, ARKIT_52.index(f"eyeBlink{side}")] = [0.0, 1.0]
     still = np.zeros((2, 3), np.float32)
-    anim = dataclasses.replace(anim, expression=expr, rotation=still, translation=still)
+    anim = dataclasses.replace(anim, expression=expr, rotation=still, translation=still, tongue_tip=np.zeros(2, np.float32))
     model = talkrig.load_model(recon.model_name)
     frames = TalkingHeadRenderer(model, recon, size=512).render(anim.to_coefficients(model, talkrig.api.neutral_base(recon)))
     lm = shared_landmarker()

@@ -133,11 +133,11 @@ def test_teeth_show_in_a_wide_open_frame_of_every_emotion(astronaut):
 
 
 def test_no_open_mouth_pixel_is_darker_than_the_throat_the_light_allows(astronaut):
-    from talkrig.synth.mouth import CAVITY, GRAIN, OCCLUSION_FLOOR
+    from talkrig.synth.mouth import CAVITY, CAVITY_FLOOR, GRAIN
 
     r, frames, mouth = _open_frames(astronaut, ("neutral", "surprised"), jaw=0.8)
     cavity_y = float((r.source.mouth.cavity * LUMA).sum()) * 255
-    floor = cavity_y * OCCLUSION_FLOOR * 0.7 * (1 - float(GRAIN[CAVITY])) - 3  # 3: absolute grain
+    floor = cavity_y * CAVITY_FLOOR * 0.7 * (1 - float(GRAIN[CAVITY])) - 3  # 3: absolute grain
     lum = (frames[mouth].float() * LUMA).sum(1)
     assert floor > 5 and float(lum.min()) >= floor - 1.0, (float(lum.min()), floor)
 
@@ -197,3 +197,77 @@ def test_inner_side_of_the_arch_is_in_warm_shadow():
     assert inside.mean() < 0.75 * outside.mean()                     # in shadow
     assert inside[0] / inside[2] > outside[0] / outside[2]           # warmed by the tongue
     assert torch.equal(tongue, mouth_shade(cls[2:], n[2:], torch.zeros(1), palette, depth_scale=1.0)[0])
+
+
+def _jaw_mesh(model, jaw: float, tongue: float = 0.0) -> torch.Tensor:
+    c = model.coefficients(1)
+    c.expression[0, model.expression_index("jawOpen")] = jaw
+    c.tongue[0, 0] = tongue
+    return model.vertices(c, posed=False)[0]
+
+
+def _incisors(v: torch.Tensor, model) -> torch.Tensor:
+    teeth = v[model.region("upper_teeth")]
+    return teeth[teeth[:, 0].abs() < 0.8]
+
+
+def test_the_tongue_tip_rises_to_the_ridge_behind_the_upper_teeth():
+    """/l t d n/: the tongue's tip lifted onto the alveolar ridge, above the upper incisors'
+    biting edge and behind them, however far the jaw has dropped; nothing else moves."""
+    from talkrig.model.tongue import tongue_rig
+
+    m = load_model("default")
+    rig = m.tongue_rig
+    assert rig is not None
+    for jaw in (0.0, 0.3):
+        rest, up = _jaw_mesh(m, jaw), _jaw_mesh(m, jaw, tongue=1.0)
+        tip, inc = up[rig.tip].mean(0), _incisors(up, m)
+        assert float(inc[:, 1].min()) + 0.3 < float(tip[1]) < float(inc[:, 1].max()), (jaw, tip)
+        assert float(tip[2]) < float(inc[:, 2].min()), (jaw, tip)       # behind the teeth
+        assert float((tip - rest[rig.tip].mean(0)).norm()) > 1.2            # cm: a real lift
+        moved = (up - rest).abs().sum(1) > 0
+        assert not bool(moved[~m.region("tongue")].any())
+    half = _jaw_mesh(m, 0.3, tongue=0.5)[rig.tip].mean(0)                  # a partial lift: between
+    assert float(_jaw_mesh(m, 0.3)[rig.tip, 1].mean()) < float(half[1]) < float(_jaw_mesh(m, 0.3, 1.0)[rig.tip, 1].mean())
+    # a model without a tongue or upper teeth has no rig
+    none = torch.zeros(m.n_vertices, dtype=torch.bool)
+    assert tongue_rig(m.mean, none, m.region("upper_teeth")) is None
+
+
+def test_the_tongue_rides_the_lower_jaw_below_the_upper_teeth():
+    """The default model's tongue moves with the lower teeth, seated in the lower arch, and an
+    open mouth shows the dark of the mouth above it (its back no longer rises to the upper
+    teeth's edge and fills the opening)."""
+    m = load_model("default")
+    tongue, lower = m.region("tongue"), m.region("lower_teeth")
+    for jaw, below in ((0.2, 0.0), (0.5, 0.3)):                             # cm; it was 0.4 above
+        v = _jaw_mesh(m, jaw)
+        edge = float(_incisors(v, m)[:, 1].min())
+        dorsum = v[tongue][v[tongue, 0].abs() < 1.0]                          # what the opening shows
+        assert float(dorsum[:, 1].max()) < edge - below, jaw
+    gaps = []
+    for jaw in (0.0, 0.5):                                                   # margins stay on the molars
+        v = _jaw_mesh(m, jaw)
+        t, lo = v[tongue], v[lower]
+        side = t[(t[:, 0].abs() > 1.6) & (t[:, 2] > 4.5) & (t[:, 2] < 6.0)]
+        molars = lo[(lo[:, 2] > 4.5) & (lo[:, 2] < 6.0)]
+        gaps.append(float(molars[:, 1].max() - side[:, 1].max()))
+    assert all(0.1 < g < 0.7 for g in gaps) and abs(gaps[1] - gaps[0]) < 0.2, gaps
+
+
+def test_a_raised_tongue_tip_shows_in_the_open_mouth(astronaut):
+    """On the pixels: an /l/ frame shows the tongue's lifted front behind the upper teeth, a
+    lighter surface where the same frame without it shows the dark of the mouth."""
+    from talkrig.synth.frames import TalkingHeadRenderer
+
+    m = load_model(astronaut.model_name)
+    c = astronaut.neutral_coeffs().repeat(2)
+    c.expression[:, m.expression_index("jawOpen")] += 0.25
+    c.tongue[1] = 1.0
+    frames, _, mouth = TalkingHeadRenderer(m, astronaut, size=512).render_with_masks(c)
+    assert torch.equal(mouth[0], mouth[1]) and int(mouth[0].sum()) > 400     # same opening
+    ys = mouth[0].nonzero()[:, 0].float()
+    upper = torch.zeros_like(mouth[0])
+    upper[mouth[0]] = ys < ys.median()
+    lum = [float((frames[k][upper].float() @ LUMA).mean()) for k in range(2)]
+    assert lum[1] > lum[0] + 12, lum

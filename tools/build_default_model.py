@@ -270,6 +270,9 @@ def build(src: Source, out_dir: Path, check_dir: Path | None, ict_path: Path | N
     from default_face_units import FACE_UNIT_RANGE_CM, _NOTE, scale_face_units  # noqa: E402
 
     scale_face_units(exp_basis, list(ARKIT_52))  # units that move less than real faces do
+    from default_tongue import NOTE as TONGUE_NOTE, seat_tongue  # noqa: E402
+
+    seat_tongue(mean, exp_basis, list(ARKIT_52), vpart == 5, vpart == 4)  # the tongue rides the jaw
     # drop identity directions that do not touch the head at all
     moved = np.abs(id_basis).max(axis=(1, 2))
     use = moved > 1e-3
@@ -311,6 +314,7 @@ def build(src: Source, out_dir: Path, check_dir: Path | None, ict_path: Path | N
                "texture": "default_texture.jpg",
                "parts": ["body", "eye_left", "eye_right", "upper_teeth", "lower_teeth", "tongue"],
                "face_unit_ranges": {"note": _NOTE, "range_cm": FACE_UNIT_RANGE_CM},
+               "tongue_seat": TONGUE_NOTE,
                "mp478": "mp478_face (478,) triangle ids, mp478_bary (478,3), mp478_vertex (478,)"})
     arrays = {
         "mean": mean.astype(np.float32),

@@ -5,6 +5,8 @@ Data contract (other stages rely on it):
     expression    (T, 52) float32 ARKit-52 weights in ``ARKIT_52`` order, in [0, 1]
     rotation      (T, 3) float32 (pitch, yaw, roll) radians RELATIVE to the photo's pose
     translation   (T, 3) float32 offsets in model units (cm) relative to the photo's position
+    tongue_tip    (T,) float32 in [0, 1], how far the tongue's tip is raised to the alveolar
+                  ridge (/l t d n s/...; ARKit has no such shape); zeros when not given
     audio         (S,) float32 mono samples at ``sample_rate`` (16 kHz)
     phonemes      [(start_s, end_s, phoneme)], ARPAbet-style names without stress digits,
                   ``SIL`` for pauses
@@ -31,7 +33,7 @@ from talkrig.model.arkit import ARKIT_52, canonical_name
 if TYPE_CHECKING:  # annotations only: torch loads when a method needs it
     import torch
 
-_ARRAYS = ("expression", "rotation", "translation", "audio")
+_ARRAYS = ("expression", "rotation", "translation", "audio", "tongue_tip")
 
 
 def _arkit_for(name: str) -> str | None:
@@ -89,8 +91,11 @@ class Animation:
     words: list = field(default_factory=list)
     emotion: str = "neutral"
     metadata: dict = field(default_factory=dict)
+    tongue_tip: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if self.tongue_tip is None:
+            self.tongue_tip = np.zeros(len(np.asarray(self.expression)), np.float32)
         self.fps = float(self.fps)
         self.sample_rate = int(self.sample_rate)
         for name in _ARRAYS:
@@ -109,6 +114,8 @@ class Animation:
             a = getattr(self, name)
             if a.shape != (t, 3):
                 raise InputError(f"animation: {name} must be ({t}, 3), got {a.shape}")
+        if self.tongue_tip.shape != (t,):
+            raise InputError(f"animation: tongue_tip must be ({t},), got {self.tongue_tip.shape}")
         if self.audio.ndim != 1:
             raise InputError(f"animation: audio must be mono (S,), got {self.audio.shape}")
         if not self.fps > 0:
@@ -174,9 +181,10 @@ class Animation:
         r_base = euler_to_matrix(base.rotation)
         rotation = matrix_to_euler(r_anim @ r_base)
         translation = base.translation + torch.from_numpy(self.translation).to(dev)
+        tongue = base.tongue + torch.from_numpy(self.tongue_tip).to(dev)[:, None]
         out = Coefficients(identity=base.identity, expression=expression, albedo=base.albedo,
                            rotation=rotation, translation=translation, lighting=base.lighting,
-                           focal=base.focal)
+                           focal=base.focal, tongue=tongue.clamp(0, 1))
         if calibrate_lids:
             from talkrig.animate.lids import calibrate_blinks
 
@@ -212,7 +220,7 @@ class Animation:
             "fps": np.array(self.fps, dtype=np.float64),
             "sample_rate": np.array(self.sample_rate, dtype=np.int64),
             "expression": self.expression, "rotation": self.rotation,
-            "translation": self.translation, "audio": self.audio,
+            "translation": self.translation, "audio": self.audio, "tongue_tip": self.tongue_tip,
             "expression_names": np.array(ARKIT_52),
             "phoneme_times": np.array([(a, b) for a, b, _ in ph], dtype=np.float64).reshape(-1, 2),
             "phoneme_labels": np.array([p for _, _, p in ph], dtype=np.str_).reshape(-1),
@@ -237,7 +245,7 @@ class Animation:
             raise InputError(f"{path}: expression channels are not in ARKit-52 order")
         pairs = lambda t, l: [(float(a), float(b), str(s)) for (a, b), s in zip(t, l)]  # noqa: E731
         return cls(fps=float(d["fps"]), expression=expression, rotation=d["rotation"],
-                   translation=d["translation"], audio=d["audio"],
+                   translation=d["translation"], audio=d["audio"], tongue_tip=d.get("tongue_tip"),
                    sample_rate=int(d.get("sample_rate", 16000)),
                    phonemes=pairs(d.get("phoneme_times", np.zeros((0, 2))), d.get("phoneme_labels", [])),
                    words=pairs(d.get("word_times", np.zeros((0, 2))), d.get("word_labels", [])),

@@ -122,7 +122,7 @@ def join(anim: Animation, previous: Pose | None, seconds: float = JOIN_S, first:
     rotation = anim.rotation + w * (previous.rotation - first.rotation)
     translation = anim.translation + w * (previous.translation - first.translation)
     return Animation(fps=anim.fps, expression=expression, rotation=rotation, translation=translation,
-                     audio=anim.audio, sample_rate=anim.sample_rate, phonemes=anim.phonemes,
+                     tongue_tip=anim.tongue_tip, audio=anim.audio, sample_rate=anim.sample_rate, phonemes=anim.phonemes,
                      words=anim.words, emotion=anim.emotion, metadata=dict(anim.metadata))
 
 
@@ -153,7 +153,7 @@ def idle_animation(emotion: str = "neutral", intensity: float = 1.0, seconds: fl
     translation = anim.translation + w * (anim.translation[0] - anim.translation[-1])
     return Animation(fps=fps, expression=np.clip(expression, 0, 1), rotation=rotation,
                      translation=translation, audio=anim.audio, sample_rate=anim.sample_rate,
-                     phonemes=anim.phonemes, emotion=anim.emotion,
+                     phonemes=anim.phonemes, emotion=anim.emotion, tongue_tip=anim.tongue_tip,
                      metadata={**anim.metadata, "engine": "idle"})
 
 

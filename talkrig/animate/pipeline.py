@@ -156,7 +156,7 @@ def animate_speech(speech: Speech, emotion: str = "neutral", intensity: float = 
         pose_name = str(pose)
     return Animation(fps=fps, expression=np.clip(expression, 0, 1), rotation=rotation,
                      translation=translation, audio=speech.audio, sample_rate=speech.sample_rate,
-                     phonemes=speech.phonemes, words=speech.words,
+                     phonemes=speech.phonemes, words=speech.words, tongue_tip=ch[:, c["tip"]],
                      emotion=emo.schedule_text(schedule),
                      metadata={"engine": "rules", "timings": speech.source, "pose": pose_name,
                                "seed": int(seed), "intensity": float(intensity),

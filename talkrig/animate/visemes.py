@@ -32,11 +32,13 @@ RATE = 100.0  # Hz, internal curve rate
 # anger) under every emotion. 0.6 puts renders at 0.08-0.09 / 0.15-0.19 / 0.07-0.09.
 JAW_GAIN = 0.6
 CHANNELS = ("jaw", "seal", "press", "funnel", "pucker", "stretch", "roll_lower", "roll_upper",
-            "lower_down", "upper_up", "tongue")
+            "lower_down", "upper_up", "tongue", "tip")
 _C = {c: i for i, c in enumerate(CHANNELS)}
 _LIP = [_C[c] for c in CHANNELS if c != "jaw"]
 
-# Articulation targets per ARPAbet phone (0..1). Unlisted channels are 0. Values are design
+# Articulation targets per ARPAbet phone (0..1). Unlisted channels are 0. ``tongue`` pushes the
+# tongue between the teeth (ARKit tongueOut, /th/); ``tip`` lifts its tip to the alveolar ridge
+# (/l t d n/ touch it, /s z sh ch/ come close; :mod:`talkrig.model.tongue`). Values are design
 # choices informed by viseme charts (e.g. the Preston Blair / Disney sets and the 15 visemes
 # of MPEG-4 FBA), not measurements.
 TARGETS: dict[str, dict[str, float]] = {
@@ -47,16 +49,16 @@ TARGETS: dict[str, dict[str, float]] = {
     "V": {"jaw": 0.08, "roll_lower": 0.6, "upper_up": 0.2},
     "TH": {"jaw": 0.16, "tongue": 0.25, "lower_down": 0.15},
     "DH": {"jaw": 0.14, "tongue": 0.2, "lower_down": 0.15},
-    "S": {"jaw": 0.06, "stretch": 0.3, "lower_down": 0.25, "upper_up": 0.2},
-    "Z": {"jaw": 0.06, "stretch": 0.3, "lower_down": 0.25, "upper_up": 0.2},
-    "SH": {"jaw": 0.1, "funnel": 0.5, "pucker": 0.2, "lower_down": 0.25, "upper_up": 0.25},
-    "ZH": {"jaw": 0.1, "funnel": 0.5, "pucker": 0.2, "lower_down": 0.25, "upper_up": 0.25},
-    "CH": {"jaw": 0.12, "funnel": 0.45, "pucker": 0.2, "lower_down": 0.2, "upper_up": 0.2},
-    "JH": {"jaw": 0.12, "funnel": 0.45, "pucker": 0.2, "lower_down": 0.2, "upper_up": 0.2},
-    "T": {"jaw": 0.14, "lower_down": 0.1}, "D": {"jaw": 0.15, "lower_down": 0.1},
-    "N": {"jaw": 0.14, "lower_down": 0.05}, "L": {"jaw": 0.22, "lower_down": 0.1},
+    "S": {"jaw": 0.06, "stretch": 0.3, "lower_down": 0.25, "upper_up": 0.2, "tip": 0.6},
+    "Z": {"jaw": 0.06, "stretch": 0.3, "lower_down": 0.25, "upper_up": 0.2, "tip": 0.6},
+    "SH": {"jaw": 0.1, "funnel": 0.5, "pucker": 0.2, "lower_down": 0.25, "upper_up": 0.25, "tip": 0.5},
+    "ZH": {"jaw": 0.1, "funnel": 0.5, "pucker": 0.2, "lower_down": 0.25, "upper_up": 0.25, "tip": 0.5},
+    "CH": {"jaw": 0.12, "funnel": 0.45, "pucker": 0.2, "lower_down": 0.2, "upper_up": 0.2, "tip": 0.7},
+    "JH": {"jaw": 0.12, "funnel": 0.45, "pucker": 0.2, "lower_down": 0.2, "upper_up": 0.2, "tip": 0.7},
+    "T": {"jaw": 0.14, "lower_down": 0.1, "tip": 0.9}, "D": {"jaw": 0.15, "lower_down": 0.1, "tip": 0.9},
+    "N": {"jaw": 0.14, "lower_down": 0.05, "tip": 0.9}, "L": {"jaw": 0.22, "lower_down": 0.1, "tip": 1.0},
     "K": {"jaw": 0.2}, "G": {"jaw": 0.2}, "NG": {"jaw": 0.18},
-    "HH": {"jaw": 0.3}, "R": {"jaw": 0.14, "funnel": 0.35, "pucker": 0.25},
+    "HH": {"jaw": 0.3}, "R": {"jaw": 0.14, "funnel": 0.35, "pucker": 0.25, "tip": 0.3},
     "W": {"jaw": 0.08, "pucker": 0.85, "funnel": 0.25}, "Y": {"jaw": 0.1, "stretch": 0.35},
     "AA": {"jaw": 0.7, "lower_down": 0.2}, "AE": {"jaw": 0.55, "stretch": 0.3, "lower_down": 0.2},
     "AH": {"jaw": 0.45, "lower_down": 0.1}, "AO": {"jaw": 0.55, "funnel": 0.4, "pucker": 0.1},
@@ -67,6 +69,9 @@ TARGETS: dict[str, dict[str, float]] = {
     "OW": {"jaw": 0.38, "funnel": 0.55, "pucker": 0.45}, "OY": {"jaw": 0.38, "funnel": 0.45, "pucker": 0.3},
     "UH": {"jaw": 0.22, "funnel": 0.35, "pucker": 0.5}, "UW": {"jaw": 0.12, "funnel": 0.35, "pucker": 0.85},
 }
+
+TIP_FREE = 0.25  # dominance of phones without a tip target over the tip channel,
+TIP_THETA = 40.0  # and how fast (1/s) every phone's hold on it falls off
 
 _LIP_STRONG = BILABIALS | LABIODENTALS | {"W", "SH", "ZH", "CH", "JH", "UW", "OW"}
 
@@ -83,18 +88,22 @@ def _dominance(phone: str) -> tuple[float, float, float]:
 
 
 def _phone_table(phonemes: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Arrays over segments: start, end (S,), targets (S, C), alpha (S, C), theta (S,)."""
+    """Arrays over segments: start, end (S,), targets (S, C), alpha (S, C), theta (S, C)."""
     n = len(phonemes)
     start = np.array([p[0] for p in phonemes], np.float64)
     end = np.array([p[1] for p in phonemes], np.float64)
     targets = np.zeros((n, len(CHANNELS)), np.float32)
     alpha = np.zeros((n, len(CHANNELS)), np.float32)
-    theta = np.zeros(n, np.float32)
+    theta = np.zeros((n, len(CHANNELS)), np.float32)
     for i, (_, _, ph) in enumerate(phonemes):
         for k, v in TARGETS.get(ph, TARGETS["AH"]).items():
             targets[i, _C[k]] = v
         aj, al, th = _dominance(ph)
         alpha[i, 0], alpha[i, _LIP], theta[i] = aj, al, th
+        # the tongue's tip is fast and free of the lips: the phones that need it hold it and
+        # let go quickly; the rest (vowels included) barely pull on it
+        alpha[i, _C["tip"]] = 1.0 if targets[i, _C["tip"]] > 0 else TIP_FREE
+        theta[i, _C["tip"]] = TIP_THETA
     return start, end, targets, alpha, theta
 
 
@@ -123,8 +132,7 @@ def coarticulate(phonemes: list, times: np.ndarray, window_s: float = 0.5) -> np
         if hi <= lo:
             continue
         d = np.maximum(np.maximum(start[lo:hi, None] - t[None], t[None] - end[lo:hi, None]), 0.0)
-        w = np.exp(-theta[lo:hi, None] * d)  # (s, n)
-        dom = w[:, :, None] * alpha[lo:hi, None, :]  # (s, n, C)
+        dom = np.exp(-theta[lo:hi, None, :] * d[:, :, None]) * alpha[lo:hi, None, :]  # (s, n, C)
         num[b0:b0 + block] = np.einsum("snc,sc->nc", dom, targets[lo:hi])
         den[b0:b0 + block] += dom.sum(0)
     return (num / den).astype(np.float32)

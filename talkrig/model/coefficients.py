@@ -11,6 +11,9 @@ Conventions:
     lighting     (T, 27) second-order SH, 9 coefficients x RGB laid out as Deep3DFaceRecon's
                          ``gamma`` (3 x 9, channel-major)
     focal        (T,)    focal length in pixels
+    tongue       (T, 1)  articulation beyond the expression shapes: how far the tongue's tip is
+                         raised to the alveolar ridge, in [0, 1] (:mod:`talkrig.model.tongue`);
+                         optional: zeros when not given or not in a file
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from torch import Tensor
 from talkrig.errors import InputError
 
 FIELDS = ("identity", "expression", "albedo", "rotation", "translation", "lighting", "focal")
-_FIXED_WIDTH = {"rotation": 3, "translation": 3, "lighting": 27}
+#: Fields a file or caller may leave out (zeros then), after the required ones.
+OPTIONAL = ("tongue",)
+ALL_FIELDS = FIELDS + OPTIONAL
+_FIXED_WIDTH = {"rotation": 3, "translation": 3, "lighting": 27, "tongue": 1}
 
 
 @dataclass
@@ -38,6 +44,7 @@ class Coefficients:
     translation: Tensor
     lighting: Tensor
     focal: Tensor
+    tongue: Tensor | None = None
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -54,7 +61,10 @@ class Coefficients:
                    z(frames, 3), trans, light, torch.full((frames,), float(focal), device=device))
 
     def __post_init__(self) -> None:
-        for f in FIELDS:
+        if self.tongue is None:
+            rot = torch.as_tensor(self.rotation)
+            self.tongue = torch.zeros(rot.shape[0] if rot.ndim else 0, 1, device=rot.device)
+        for f in ALL_FIELDS:
             v = getattr(self, f)
             if not isinstance(v, Tensor):
                 v = torch.as_tensor(np.asarray(v), dtype=torch.float32)
@@ -71,7 +81,7 @@ class Coefficients:
     def validate(self) -> None:
         """Raise :class:`InputError` on wrong shapes or non-finite values."""
         t = self.rotation.shape[0] if self.rotation.ndim == 2 else None
-        for f in FIELDS:
+        for f in ALL_FIELDS:
             v = getattr(self, f)
             want_ndim = 1 if f == "focal" else 2
             if v.ndim != want_ndim:
@@ -91,14 +101,14 @@ class Coefficients:
         """Slice along time; an integer index keeps a time axis of length 1."""
         if isinstance(index, int):
             index = slice(index, index + 1 if index != -1 else None)
-        return Coefficients(**{f: getattr(self, f)[index] for f in FIELDS})
+        return Coefficients(**{f: getattr(self, f)[index] for f in ALL_FIELDS})
 
     def repeat(self, frames: int) -> "Coefficients":
         """Tile a single-frame set to ``frames`` frames."""
         if self.frames != 1:
             raise ValueError("repeat() needs a single-frame Coefficients")
         return Coefficients(**{f: getattr(self, f).expand(frames, *getattr(self, f).shape[1:]).clone()
-                               for f in FIELDS})
+                               for f in ALL_FIELDS})
 
     def interpolate(self, times: Tensor, src_fps: float) -> "Coefficients":
         """Linearly resample to the given times (seconds), frame ``i`` being at ``i / src_fps``."""
@@ -107,7 +117,7 @@ class Coefficients:
         hi = (lo + 1).clamp(max=self.frames - 1)
         w = (pos - lo.float())
         out = {}
-        for f in FIELDS:
+        for f in ALL_FIELDS:
             v = getattr(self, f)
             ww = w.reshape(-1, *([1] * (v.ndim - 1))).to(v.device)
             out[f] = v[lo] * (1 - ww) + v[hi] * ww
@@ -115,23 +125,23 @@ class Coefficients:
 
     @staticmethod
     def cat(items: list["Coefficients"]) -> "Coefficients":
-        return Coefficients(**{f: torch.cat([getattr(c, f) for c in items]) for f in FIELDS})
+        return Coefficients(**{f: torch.cat([getattr(c, f) for c in items]) for f in ALL_FIELDS})
 
     def to(self, device) -> "Coefficients":
-        return Coefficients(**{f: getattr(self, f).to(device) for f in FIELDS})
+        return Coefficients(**{f: getattr(self, f).to(device) for f in ALL_FIELDS})
 
     def detach(self) -> "Coefficients":
-        return Coefficients(**{f: getattr(self, f).detach() for f in FIELDS})
+        return Coefficients(**{f: getattr(self, f).detach() for f in ALL_FIELDS})
 
     def clone(self) -> "Coefficients":
-        return Coefficients(**{f: getattr(self, f).clone() for f in FIELDS})
+        return Coefficients(**{f: getattr(self, f).clone() for f in ALL_FIELDS})
 
     def replace(self, **changes) -> "Coefficients":
         return replace(self, **changes)
 
     # -- files --------------------------------------------------------------------------
     def to_numpy(self) -> dict[str, np.ndarray]:
-        return {f: getattr(self, f).detach().cpu().numpy() for f in FIELDS}
+        return {f: getattr(self, f).detach().cpu().numpy() for f in ALL_FIELDS}
 
     def save(self, path: str | Path, metadata: dict | None = None) -> None:
         """Write ``.npz`` (plain arrays, loadable with ``allow_pickle=False``) or
@@ -171,12 +181,13 @@ class Coefficients:
         missing = [f for f in FIELDS if prefix + f not in data]
         if missing:
             raise InputError(f"{path} is not a coefficients file (missing {', '.join(missing)})")
-        return cls(**{f: torch.from_numpy(np.array(data[prefix + f], dtype=np.float32)) for f in FIELDS})
+        present = [f for f in ALL_FIELDS if prefix + f in data]  # older files: no tongue
+        return cls(**{f: torch.from_numpy(np.array(data[prefix + f], dtype=np.float32)) for f in present})
 
     def __eq__(self, other) -> bool:  # exact equality, used by round-trip tests
         if not isinstance(other, Coefficients):
             return NotImplemented
-        return all(torch.equal(getattr(self, f).cpu(), getattr(other, f).cpu()) for f in FIELDS)
+        return all(torch.equal(getattr(self, f).cpu(), getattr(other, f).cpu()) for f in ALL_FIELDS)
 
 
 def field_names() -> tuple[str, ...]:

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from talkrig.errors import InputError, ModelNotFoundError
 from talkrig.model.coefficients import Coefficients
 from talkrig.model.geometry import blend, transform, vertex_normals
+from talkrig.model.tongue import TongueRig, raise_tongue_tip, tongue_rig
 
 REGIONS = ("face", "skin", "lips", "mouth_interior", "teeth", "upper_teeth", "lower_teeth",
            "tongue", "eyes", "eye_left", "eye_right", "eyelids", "brows", "nose", "cheeks",
@@ -93,6 +94,25 @@ class MorphableModel(nn.Module):
             raise ValueError(f"{len(self.exp_names)} expression names for {exp_basis.shape[0]} shapes")
         self.info = info
         self.has_albedo = has_albedo
+        self._register_tongue()
+
+    def _register_tongue(self) -> None:
+        """The tongue-tip rig (:mod:`talkrig.model.tongue`) as non-persistent buffers, so it
+        follows ``.to(device)`` and never enters a saved model (it is rebuilt from the mesh)."""
+        names = set(self.region_names)
+        teeth = "upper_teeth" if "upper_teeth" in names else "teeth" if "teeth" in names else None
+        rig = tongue_rig(self.mean, self.region("tongue"), self.region(teeth)) if "tongue" in names and teeth else None
+        self.has_tongue_rig = rig is not None
+        for k in ("ids", "along", "tip", "ridge", "offset"):
+            value = getattr(rig, k) if rig is not None else torch.zeros(0)
+            self.register_buffer(f"tongue_{k}", value, persistent=False)
+
+    @property
+    def tongue_rig(self) -> TongueRig | None:
+        """The tongue-tip rig, or None for a model without a tongue and upper teeth."""
+        if not self.has_tongue_rig:
+            return None
+        return TongueRig(self.tongue_ids, self.tongue_along, self.tongue_tip, self.tongue_ridge, self.tongue_offset)
 
     # -- sizes ----------------------------------------------------------------------------
     @property
@@ -166,8 +186,10 @@ class MorphableModel(nn.Module):
 
     def vertices(self, coeffs: Coefficients, posed: bool = True) -> Tensor:
         """``(T, N, 3)`` vertices for a coefficient sequence, rigidly posed into camera space
-        when ``posed``."""
+        when ``posed``; the tongue's tip raised by ``coeffs.tongue`` where the model has a rig."""
         v = self(coeffs.identity, coeffs.expression)
+        if self.has_tongue_rig and bool((coeffs.tongue != 0).any()):
+            v = raise_tongue_tip(v, self.tongue_rig, coeffs.tongue[:, 0])
         return transform(v, coeffs.rotation, coeffs.translation) if posed else v
 
     def normals(self, vertices: Tensor) -> Tensor:

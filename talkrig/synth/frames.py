@@ -36,7 +36,7 @@ from talkrig.render.raster import rasterize
 from talkrig.render.shading import sh_irradiance
 from talkrig.synth.eyes import (DEFAULT_IRIS, DEFAULT_SCLERA, EYE_OUTLINES, IRIS_HALF_ANGLE, EyeLayout, axis_weights,
                                   eye_shade, eyeball_vertices, iris_axes, photo_eyes, ray_sphere, sphere_fit)
-from talkrig.synth.mouth import (LOWER_TEETH, UPPER_TEETH, MouthPalette, arch_coordinate, arch_inward, crown_height, mouth_shade,
+from talkrig.synth.mouth import (LOWER_TEETH, TONGUE, UPPER_TEETH, MouthPalette, arch_coordinate, arch_inward, crown_height, mouth_shade,
                                  photo_mouth_palette, surface_noise, triangle_classes)
 
 # Triangles of the neck are not warped rigidly with the skull (a real neck does not turn with
@@ -419,7 +419,10 @@ class TalkingHeadRenderer:
         # the teeth's outline against tongue and cavity is a raster edge too: feathered the same way
         teeth_px = torch.zeros_like(mouth_px)
         teeth_px[px[mouth & ((cls == UPPER_TEETH) | (cls == LOWER_TEETH))]] = True
+        tongue_px = torch.zeros_like(mouth_px)  # and the tongue's outline against the dark behind it
+        tongue_px[px[mouth & (cls == TONGUE)]] = True
         frames = soften_edges(colour.reshape(t, s, s, 3), teeth_px.reshape(t, s, s))
+        frames = soften_edges(frames, tongue_px.reshape(t, s, s))
         frames = soften_edges(frames, drawn_px.reshape(t, s, s))
         if self.debug:
             frames = self._debug_overlay(frames, normals, frags, pc)

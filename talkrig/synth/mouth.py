@@ -48,9 +48,14 @@ GAP_MM = 0.4  # half-width of the dark line between two teeth
 # embrasure) and towards the gum (under the papilla) and is faint in between; the last
 # millimetre of the edge is translucent enamel, greyer and cooler; the gum covers the top of
 # each crown in an arc that dips between teeth (the interdental papilla).
-EDGE_SHARE = 0.12                          # height over which the incisal edge fades in
+EDGE_SHARE = 0.05                          # height over which the incisal edge fades in
 EDGE_TINT = torch.tensor([0.20, 0.17, 0.08])   # how much of R, G, B the translucent edge loses
+INCISAL_OPEN = 0.08                        # height over which the notch opens towards the edge
 GUM_LINE = (0.78, 0.10)                    # gum line height between teeth, and its rise mid-crown
+# The rows are strips as tall on their inner side as on their outer (1.9 cm in the default
+# model); seen from inside, the crowns are about half that (lingual crown height of the
+# premolars and molars ~7-8 mm, Wheeler's) and the gum and palate fill the rest.
+INNER_GUM_LINE = 0.42
 GUM_FROM_TONGUE = torch.tensor([1.15, 1.05, 1.10])  # attached gingiva: a paler pink than the tongue
 
 LIGHT_CHROMA = 0.25  # share of the fitted light's hue that reaches the mouth (see mouth_shade)
@@ -58,9 +63,14 @@ LIGHT_CHROMA = 0.25  # share of the fitted light's hue that reaches the mouth (s
 # how fast each class darkens with depth behind the lips (per ``depth_scale``). The tongue's
 # dorsum fills most of an open mouth's opening (2-4 cm behind the lips): falling as fast as the
 # teeth (0.45 before) it read as a black hole; at 0.15 it stays a visibly pink, receding surface.
-FALL = torch.tensor([0.0, 0.25, 0.3, 0.15, 0.35])
-INNER_SHADE = 0.45  # share of the light lost by a tooth surface facing the inside of its arch,
-INNER_BOUNCE = 0.4  # and the share of its colour taken from the tongue beside it, whose bounce lights it
+FALL = torch.tensor([0.0, 0.25, 0.3, 0.1, 0.35])
+INNER_SHADE = 0.3   # share of the light lost by a tooth surface facing the inside of its arch at its cusps,
+INNER_DEEP = 0.75   # and further than INNER_CUSP (share of the row's height) from its biting edge,
+INNER_CUSP = 0.12
+INNER_GAP_FADE = 0.6  # share of the gaps between crowns that fades on the inner side,
+INNER_BOUNCE = 0.7  # and the share (at its deepest) of its colour taken from the tongue beside it, whose bounce lights it
+TONGUE_LIGHT = 0.75
+CAVITY_FLOOR = 0.35
 OCCLUSION_FLOOR = 0.5  # share of the light that still reaches the deepest parts (0.4 left
 # 26% of the open mouth near-black on the darkest dev face, a dim group photo; real videos <= 26%)
 
@@ -321,10 +331,13 @@ def tooth_surface(cls: Tensor, arch_mm: Tensor, height: Tensor) -> tuple[Tensor,
     return _tooth_terms(cls, arch_mm, height)[2:]
 
 
-def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None,
+                 inner: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Each crown located once: ``(P,)`` its rounding (brightness falling towards its sides),
     ``(P,)`` the share of the gap between crowns (how much of the dark mouth behind shows),
-    and :func:`tooth_surface`'s edge factor ``(P, 3)`` and gum share ``(P,)``."""
+    and :func:`tooth_surface`'s edge factor ``(P, 3)`` and gum share ``(P,)``. ``inner``
+    ``(P,)`` in [0, 1]: how far each pixel is on the inner (lingual) side of its arch, where the
+    gum comes down to :data:`INNER_GUM_LINE`."""
     rounded = torch.ones_like(arch_mm)
     gap = torch.zeros_like(arch_mm)
     edge = torch.ones(len(cls), 3, dtype=arch_mm.dtype, device=arch_mm.device)
@@ -340,11 +353,12 @@ def _tooth_terms(cls: Tensor, arch_mm: Tensor, height: Tensor | None) -> tuple[T
             gap[sel] = 0.25 * torch.exp(-(d / GAP_MM) ** 2)
             continue
         h = height[sel].clamp(0, 1)
-        open_ = torch.maximum(torch.exp(-h / 0.18), torch.exp(-(1 - h) / 0.25))  # 1 at edge / gum
+        open_ = torch.maximum(torch.exp(-h / INCISAL_OPEN), torch.exp(-(1 - h) / 0.25))  # 1 at edge / gum
         width = GAP_MM * (1.0 + 2.5 * open_)
         gap[sel] = (0.12 + 0.38 * open_) * torch.exp(-(d / width) ** 2)
         edge[sel] = 1.0 - torch.exp(-h / EDGE_SHARE)[:, None] * EDGE_TINT.to(edge)[None]
-        gum[sel] = torch.sigmoid((h - (GUM_LINE[0] + GUM_LINE[1] * torch.sin(np.pi * frac))) / 0.025)
+        line = GUM_LINE[0] if inner is None else GUM_LINE[0] + (INNER_GUM_LINE - GUM_LINE[0]) * inner[sel]
+        gum[sel] = torch.sigmoid((h - (line + GUM_LINE[1] * torch.sin(np.pi * frac))) / 0.025)
     return rounded, gap, edge, gum
 
 
@@ -386,9 +400,14 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
     teeth = ((cls == UPPER_TEETH) | (cls == LOWER_TEETH))[:, None]
     # the cavity's walls are lit mostly by light bouncing inside the mouth: a flatter term
     cavity = (cls == CAVITY)[:, None]
-    light = torch.where(teeth, 0.8 + 0.2 * facing, torch.where(cavity, 0.7 + 0.3 * facing, 0.55 + 0.45 * facing))
+    light = torch.where(teeth, 0.8 + 0.2 * facing, torch.where(cavity, 0.7 + 0.3 * facing, TONGUE_LIGHT + (1 - TONGUE_LIGHT) * facing))
+    inner = None
+    if inward is not None:
+        # the coarse rows' vertex normals average the inner face with the edge: half-way
+        # inwards already faces the tongue
+        inner = (1.5 * inward).clamp(0, 1) * teeth[:, 0]
     if arch_mm is not None:
-        rounded, gap, edge, gum = _tooth_terms(cls, arch_mm, height)
+        rounded, gap, edge, gum = _tooth_terms(cls, arch_mm, height, inner)
         light = light * rounded[:, None]
         table = palette.to(base)
         if height is not None:
@@ -401,22 +420,30 @@ def mouth_shade(cls: Tensor, normals: Tensor, depth_behind_lips: Tensor, palette
             base = (base * edge) * (1 - gum[:, None]) + gum_colour[None] * gum[:, None]
         # the gap between crowns shows the mouth behind them, a dark red, not a darker enamel:
         # greyed enamel in the gaps made the whole row read blue-grey beside a warm face
+        if inner is not None:  # seen from inside, the embrasures are shadow already, not lines
+            gap = gap * (1 - INNER_GAP_FADE * inner)
         base = base * (1 - gap[:, None]) + table[CAVITY][None] * gap[:, None]
-    if inward is not None:
+    if inner is not None:
         # light enters the mouth through the lips: the inner side of the arch faces the tongue
         # and the dark cavity, so the far teeth a turned head shows from inside are in a warm
         # shadow (lit by what bounces off the tongue), not a bright grey wall of crowns
-        # the coarse rows' vertex normals average the inner face with the edge: half-way
-        # inwards already faces the tongue
-        inner = ((1.5 * inward).clamp(0, 1) * teeth[:, 0])[:, None]
-        light = light * (1 - INNER_SHADE * inner)
-        base = base * (1 - INNER_BOUNCE * inner) + palette.to(base)[TONGUE][None] * (INNER_BOUNCE * inner)
+        # Only the cusps catch that light: further from the biting edge the inner face sinks
+        # into the shadow of the tongue and the floor of the mouth. A face lit evenly down
+        # its whole height read as a grey wall on a turned head.
+        h = height if height is not None else torch.zeros_like(inner)
+        shade = INNER_SHADE + (INNER_DEEP - INNER_SHADE) * (1 - torch.exp(-h / INNER_CUSP))
+        inner = inner[:, None]
+        light = light * (1 - shade[:, None] * inner)
+        # and takes the warm colour of what it faces the more the deeper it is
+        bounce = (INNER_BOUNCE * (shade / INNER_DEEP))[:, None] * inner
+        base = base * (1 - bounce) + palette.to(base)[TONGUE][None] * bounce
     if grain is not None:
         light = light * (1 + GRAIN.to(normals.device)[cls] * grain[:, 0])[:, None]
     # teeth keep most light (they sit right behind the lips); the cavity fades fastest. The
     # floor keeps the deepest parts a dark red instead of a black hole.
     fall = FALL.to(normals.device)[cls]
-    occl = OCCLUSION_FLOOR + (1 - OCCLUSION_FLOOR) * torch.exp(-fall * depth_behind_lips.clamp(min=0) / depth_scale)
+    floor = torch.where(cls == CAVITY, CAVITY_FLOOR, OCCLUSION_FLOOR).to(fall)
+    occl = floor + (1 - floor) * torch.exp(-fall * depth_behind_lips.clamp(min=0) / depth_scale)
     out = base * light * occl[:, None]
     if grain is not None:  # the second field: grain that does not fade with the light
         out = out + GRAIN_ABS * grain[:, 1:2]

@@ -261,7 +261,7 @@ def _fit_audio(audio: np.ndarray, n_frames: int, samples_per_frame: float) -> np
 def _take(anim: Animation, idx: np.ndarray, samples_per_frame: float) -> Animation:
     """Frames ``idx`` of ``anim`` (wrapping indices of a loop) with silent audio."""
     return Animation(fps=anim.fps, expression=anim.expression[idx], rotation=anim.rotation[idx],
-                     translation=anim.translation[idx],
+                     translation=anim.translation[idx], tongue_tip=anim.tongue_tip[idx],
                      audio=np.zeros(round(len(idx) * samples_per_frame), np.float32),
                      sample_rate=anim.sample_rate, emotion=anim.emotion,
                      metadata=dict(anim.metadata))
