@@ -78,6 +78,17 @@ def test_tongue_tip_rises_on_l_t_d_n():
         assert float(np.abs(tip[pauses]).max(initial=0.0)) < 0.05
 
 
+def test_tongue_comes_between_the_teeth_on_th():
+    """/th dh/: the tongue pushed forward (tongueOut) and half lifted, briefly."""
+    anim, sp = _anim("Think of the other three things with them.")
+    out, tip, fps = anim.channel("tongueOut"), anim.tongue_tip, anim.fps
+    window = lambda a, b: slice(max(int((a - 0.06) * fps), 0), int(np.ceil(b * fps)) + 1)  # noqa: E731
+    th = [(float(out[window(a, b)].max()), float(tip[window(a, b)].max())) for a, b, p in sp.phonemes if p in {"TH", "DH"}]
+    assert len(th) >= 5 and min(o for o, _ in th) > 0.4 and min(t for _, t in th) > 0.3, th
+    others = _frames(anim, [q for q in sp.phonemes if q[2] in {"M", "IY", "AH", "IH", "NG", "K"}], {"M", "IY", "AH", "IH", "NG", "K"})
+    assert float(np.median(out[others])) < 0.15
+
+
 def test_jaw_follows_loudness():
     anim, _ = _anim("Thank you very much, everyone, for coming here today. It was wonderful.")
     assert metrics.jaw_loudness_r(anim.expression, anim.audio, anim.fps) >= 0.6

@@ -234,6 +234,32 @@ def test_the_tongue_tip_rises_to_the_ridge_behind_the_upper_teeth():
     assert tongue_rig(m.mean, none, m.region("upper_teeth")) is None
 
 
+def test_on_th_the_tip_sits_between_the_incisors():
+    """The /th/ target (tongueOut 0.7 with half the tip's lift, ``animate.visemes``) puts the
+    tongue's tip between the upper and lower incisors' biting edges, level with the teeth (it
+    shows in the gap); tongueOut alone leaves it under the lower incisors' edge, unseen."""
+    from talkrig.animate.visemes import TARGETS
+
+    m = load_model("default")
+    rig = m.tongue_rig
+    th = TARGETS["TH"]
+    for jaw in (0.1, 0.2):
+        c = m.coefficients(1)
+        c.expression[0, m.expression_index("jawOpen")] = jaw
+        c.expression[0, m.expression_index("tongueOut")] = th["tongue"]
+        alone = m.vertices(c, posed=False)[0]
+        c.tongue[0, 0] = th["tip"]
+        v = m.vertices(c, posed=False)[0]
+        lower = v[m.region("lower_teeth")]
+        lower = lower[lower[:, 0].abs() < 0.8]
+        upper = _incisors(v, m)
+        top, bottom = float(upper[:, 1].min()), float(lower[:, 1].max())    # the two biting edges
+        tip = v[rig.tip]
+        assert bottom < float(tip[:, 1].max()) and float(tip[:, 1].min()) < top + 0.3, (jaw, top, bottom)
+        assert float(tip[:, 2].max()) > float(upper[:, 2].min())           # forward into the teeth
+        assert float(alone[rig.tip, 1].max()) < bottom + 0.1                 # tongueOut alone: hidden
+
+
 def test_the_tongue_rides_the_lower_jaw_below_the_upper_teeth():
     """The default model's tongue moves with the lower teeth, seated in the lower arch, and an
     open mouth shows the dark of the mouth above it (its back no longer rises to the upper

@@ -36,9 +36,11 @@ CHANNELS = ("jaw", "seal", "press", "funnel", "pucker", "stretch", "roll_lower",
 _C = {c: i for i, c in enumerate(CHANNELS)}
 _LIP = [_C[c] for c in CHANNELS if c != "jaw"]
 
-# Articulation targets per ARPAbet phone (0..1). Unlisted channels are 0. ``tongue`` pushes the
-# tongue between the teeth (ARKit tongueOut, /th/); ``tip`` lifts its tip to the alveolar ridge
-# (/l t d n/ touch it, /s z sh ch/ come close; :mod:`talkrig.model.tongue`). Values are design
+# Articulation targets per ARPAbet phone (0..1). Unlisted channels are 0. ``tip`` lifts the
+# tongue's tip to the alveolar ridge (/l t d n/ touch it, /s z sh ch/ come close;
+# :mod:`talkrig.model.tongue`); ``tongue`` pushes it forward (ARKit tongueOut): /th dh/ take both,
+# half a lift and most of the push, which puts the tip between the incisors' edges (tongueOut
+# alone, 0.25 before, left it behind the lower teeth, unseen). Values are design
 # choices informed by viseme charts (e.g. the Preston Blair / Disney sets and the 15 visemes
 # of MPEG-4 FBA), not measurements.
 TARGETS: dict[str, dict[str, float]] = {
@@ -47,8 +49,8 @@ TARGETS: dict[str, dict[str, float]] = {
     "M": {"jaw": 0.06, "seal": 1.0, "press": 0.15},
     "F": {"jaw": 0.08, "roll_lower": 0.65, "upper_up": 0.2},
     "V": {"jaw": 0.08, "roll_lower": 0.6, "upper_up": 0.2},
-    "TH": {"jaw": 0.16, "tongue": 0.25, "lower_down": 0.15},
-    "DH": {"jaw": 0.14, "tongue": 0.2, "lower_down": 0.15},
+    "TH": {"jaw": 0.16, "tongue": 0.7, "tip": 0.5, "lower_down": 0.15},
+    "DH": {"jaw": 0.14, "tongue": 0.6, "tip": 0.5, "lower_down": 0.15},
     "S": {"jaw": 0.06, "stretch": 0.3, "lower_down": 0.25, "upper_up": 0.2, "tip": 0.6},
     "Z": {"jaw": 0.06, "stretch": 0.3, "lower_down": 0.25, "upper_up": 0.2, "tip": 0.6},
     "SH": {"jaw": 0.1, "funnel": 0.5, "pucker": 0.2, "lower_down": 0.25, "upper_up": 0.25, "tip": 0.5},
@@ -70,7 +72,8 @@ TARGETS: dict[str, dict[str, float]] = {
     "UH": {"jaw": 0.22, "funnel": 0.35, "pucker": 0.5}, "UW": {"jaw": 0.12, "funnel": 0.35, "pucker": 0.85},
 }
 
-TIP_FREE = 0.25  # dominance of phones without a tip target over the tip channel,
+_TONGUE = [_C["tongue"], _C["tip"]]
+TIP_FREE = 0.25  # dominance of phones without a target for the tongue's channels over them,
 TIP_THETA = 40.0  # and how fast (1/s) every phone's hold on it falls off
 
 _LIP_STRONG = BILABIALS | LABIODENTALS | {"W", "SH", "ZH", "CH", "JH", "UW", "OW"}
@@ -102,8 +105,9 @@ def _phone_table(phonemes: list) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         alpha[i, 0], alpha[i, _LIP], theta[i] = aj, al, th
         # the tongue's tip is fast and free of the lips: the phones that need it hold it and
         # let go quickly; the rest (vowels included) barely pull on it
-        alpha[i, _C["tip"]] = 1.0 if targets[i, _C["tip"]] > 0 else TIP_FREE
-        theta[i, _C["tip"]] = TIP_THETA
+        for k in _TONGUE:
+            alpha[i, k] = 1.0 if targets[i, k] > 0 else TIP_FREE
+            theta[i, k] = TIP_THETA
     return start, end, targets, alpha, theta
 
 
