@@ -60,19 +60,23 @@ GUM_FROM_TONGUE = torch.tensor([1.15, 1.05, 1.10])  # attached gingiva: a paler 
 
 LIGHT_CHROMA = 0.25  # share of the fitted light's hue that reaches the mouth (see mouth_shade)
 
-# how fast each class darkens with depth behind the lips (per ``depth_scale``). The tongue's
-# dorsum fills most of an open mouth's opening (2-4 cm behind the lips): falling as fast as the
-# teeth (0.45 before) it read as a black hole; at 0.15 it stays a visibly pink, receding surface.
+# how fast each class darkens with depth behind the lips (per ``depth_scale``). The tongue is
+# 2-4 cm behind the lips where an open mouth shows it: falling as fast as the teeth (0.45, long
+# ago) it read as a black hole; at 0.1 it stays a pink surface against the dark behind it.
 FALL = torch.tensor([0.0, 0.25, 0.3, 0.1, 0.35])
-INNER_SHADE = 0.3   # share of the light lost by a tooth surface facing the inside of its arch at its cusps,
-INNER_DEEP = 0.75   # and further than INNER_CUSP (share of the row's height) from its biting edge,
-INNER_CUSP = 0.12
-INNER_GAP_FADE = 0.6  # share of the gaps between crowns that fades on the inner side,
-INNER_BOUNCE = 0.7  # and the share (at its deepest) of its colour taken from the tongue beside it, whose bounce lights it
-TONGUE_LIGHT = 0.75
+# The inner (lingual) side of a row: share of the light lost at its cusps (INNER_SHADE) and
+# further than INNER_CUSP (share of the row's height) from its biting edge (INNER_DEEP), the
+# share of the gaps between crowns that fades there, and the share of its colour taken, at its
+# deepest, from the tongue whose bounce lights it.
+INNER_SHADE, INNER_DEEP, INNER_CUSP = 0.3, 0.75, 0.12
+INNER_GAP_FADE = 0.6
+INNER_BOUNCE = 0.7
+TONGUE_LIGHT = 0.75   # the tongue's light: this much whatever way it faces, the rest by facing
+# Share of the light that still reaches the deepest parts: the cavity's walls and throat may go
+# darker than the rest (the dark above the tongue in real open mouths); 0.4 for everything
+# once left 26 % of the open mouth near-black on the darkest dev face (real videos <= 26 %).
 CAVITY_FLOOR = 0.35
-OCCLUSION_FLOOR = 0.5  # share of the light that still reaches the deepest parts (0.4 left
-# 26% of the open mouth near-black on the darkest dev face, a dim group photo; real videos <= 26%)
+OCCLUSION_FLOOR = 0.5
 
 
 #: MediaPipe face-mesh lip outlines, in order around the mouth.
