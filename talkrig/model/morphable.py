@@ -102,10 +102,13 @@ class MorphableModel(nn.Module):
         names = set(self.region_names)
         teeth = "upper_teeth" if "upper_teeth" in names else "teeth" if "teeth" in names else None
         rig = tongue_rig(self.mean, self.region("tongue"), self.region(teeth)) if "tongue" in names and teeth else None
-        self.has_tongue_rig = rig is not None
         for k in ("ids", "along", "tip", "ridge", "offset"):
             value = getattr(rig, k) if rig is not None else torch.zeros(0)
             self.register_buffer(f"tongue_{k}", value, persistent=False)
+
+    @property
+    def has_tongue_rig(self) -> bool:
+        return self.tongue_ids.numel() > 0
 
     @property
     def tongue_rig(self) -> TongueRig | None:
